@@ -1,0 +1,322 @@
+"""The graph model: plain, ordered, deterministic Node/Edge/Graph data and its exports."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import networkx as nx
+
+__all__ = ["NODE_KINDS", "Edge", "Graph", "Node", "plain_text"]
+
+#: The kinds a node can have, in the order they are documented.
+NODE_KINDS = ("input", "constant", "op", "value", "output")
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def plain_text(text: str) -> str:
+    """Make ``text`` safe to show as plain (non-math) text in matplotlib.
+
+    Control characters are dropped (a newline or tab becomes a space) and every ``$`` is escaped so
+    that it shows as a dollar sign instead of starting mathtext.
+    """
+    text = str(text).replace("\n", " ").replace("\t", " ").replace("\r", " ")
+    text = _CONTROL.sub("", text)
+    return text.replace("\\", "\\\\").replace("$", r"\$")
+
+
+@dataclass(eq=False)
+class Node:
+    """One node of the graph: a value (input, constant, intermediate, output) or an operation.
+
+    Attributes
+    ----------
+    id : str
+        Stable identifier (``"n0"``, ``"n1"``, ...) assigned in forward execution order.
+    name : str
+        Human name: the argument, parameter or local variable name, or the op name.
+    label : str
+        Display text. Plain names are escaped for matplotlib (see :func:`plain_text`); op labels
+        may be mathtext (``"$\\sigma$"``).
+    kind : str
+        One of ``"input"``, ``"constant"``, ``"op"``, ``"value"``, ``"output"``.
+    value : torch.Tensor or None
+        Detached snapshot of the forward value (``None`` for op nodes and unknown values).
+    grad : torch.Tensor or None
+        Gradient of the seeded outputs with respect to this value (``None`` if none flows, and for
+        op nodes).
+    shape : tuple of int
+        Shape of the value (``()`` for scalars and op nodes).
+    op : str or None
+        The torch op name for op nodes (``"mul"``, ``"sin"``, ...), ``None`` otherwise.
+    dtype : str or None
+        The value's dtype as text (``"float64"``), ``None`` for op nodes.
+    attrs : dict
+        Extra op arguments that are not graph operands (``{"exponent": 2}``, ``{"dim": 0}``) and
+        capture details (``"module"``: the ``nn.Module`` path an op ran in, ``"parameter"``: True
+        for module parameters).
+    """
+
+    id: str
+    name: str
+    label: str
+    kind: str
+    value: Any = None
+    grad: Any = None
+    shape: tuple[int, ...] = ()
+    op: str | None = None
+    dtype: str | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_op(self) -> bool:
+        """True for operation nodes."""
+        return self.kind == "op"
+
+    def __repr__(self) -> str:
+        extra = f" op={self.op!r}" if self.op else f" shape={self.shape}"
+        return f"Node({self.id}, {self.name!r}, kind={self.kind!r}{extra})"
+
+
+@dataclass(eq=False)
+class Edge:
+    """A directed edge ``src -> dst`` between node ids.
+
+    ``grad`` is the gradient contribution flowing backward along the edge (``None`` when none
+    flows); ``index`` is the operand position for edges into an op (``0`` for op -> value edges,
+    the output position for multi-output ops).
+    """
+
+    src: str
+    dst: str
+    grad: Any = None
+    index: int = 0
+
+    def __repr__(self) -> str:
+        return f"Edge({self.src} -> {self.dst}, index={self.index})"
+
+
+class Graph:
+    """An ordered, deterministic computation graph.
+
+    Value nodes and op nodes alternate (value -> op -> value). ``nodes`` is a topological order
+    (forward execution order); ``edges`` are sorted by their destination's position, then operand
+    index.
+    """
+
+    def __init__(
+        self,
+        nodes: Iterable[Node] = (),
+        edges: Iterable[Edge] = (),
+        inputs: Iterable[str] = (),
+        outputs: Iterable[str] = (),
+        backward_order: Iterable[str] = (),
+        parameters: Iterable[str] = (),
+    ) -> None:
+        self.nodes: list[Node] = list(nodes)
+        self.edges: list[Edge] = list(edges)
+        self._by_id: dict[str, Node] = {n.id: n for n in self.nodes}
+        self.inputs: dict[str, Node] = {self._by_id[i].name: self._by_id[i] for i in inputs}
+        self.parameters: dict[str, Node] = {self._by_id[i].name: self._by_id[i] for i in parameters}
+        self.outputs: list[Node] = [self._by_id[i] for i in outputs]
+        self.backward_order: list[Node] = [self._by_id[i] for i in backward_order]
+        self._index()
+
+    def _index(self) -> None:
+        self._in: dict[str, list[Edge]] = {n.id: [] for n in self.nodes}
+        self._out: dict[str, list[Edge]] = {n.id: [] for n in self.nodes}
+        for e in self.edges:
+            self._out[e.src].append(e)
+            self._in[e.dst].append(e)
+        by_name: dict[str, list[Node]] = {}
+        for n in self.nodes:
+            by_name.setdefault(n.name, []).append(n)
+        self._by_name = by_name
+
+    # -- lookup -------------------------------------------------------------------------------
+    def node(self, key: str | Node) -> Node:
+        """The node with this id or name (see :meth:`__getitem__`)."""
+        return self[key]
+
+    def __getitem__(self, key: str | Node) -> Node:
+        """The node named ``key`` (value nodes first), or with id ``key``.
+
+        Raises
+        ------
+        KeyError
+            Listing the known names when ``key`` matches no node, or the candidate ids when an op
+            name is ambiguous.
+        """
+        if isinstance(key, Node):
+            return key
+        if not isinstance(key, str):
+            raise KeyError(f"node keys are names or ids (str), got {type(key).__name__}")
+        found = self._by_name.get(key)
+        if found:
+            values = [n for n in found if n.kind != "op"]
+            if len(values) == 1:
+                return values[0]
+            if not values and len(found) == 1:
+                return found[0]
+            pool = values or found
+            raise KeyError(
+                f"{key!r} names {len(pool)} nodes ({', '.join(n.id for n in pool)}); "
+                "look one up by its id instead"
+            )
+        if key in self._by_id:
+            return self._by_id[key]
+        known = sorted({n.name for n in self.nodes if n.kind != "op" and not n.attrs.get("scalar")})
+        raise KeyError(f"no node named {key!r}; known names: {', '.join(known) or '(none)'}")
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and (key in self._by_name or key in self._by_id)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.nodes)
+
+    def value(self, key: str | Node) -> Any:
+        """Forward value of the node ``key`` (a detached tensor), ``None`` for op nodes."""
+        return self[key].value
+
+    def grad(self, key: str | Node) -> Any:
+        """Gradient of the seeded outputs with respect to node ``key``, ``None`` if none flows."""
+        return self[key].grad
+
+    def in_edges(self, key: str | Node) -> list[Edge]:
+        """Edges into the node, in operand order."""
+        return list(self._in[self[key].id])
+
+    def out_edges(self, key: str | Node) -> list[Edge]:
+        """Edges out of the node, in the order their destinations ran."""
+        return list(self._out[self[key].id])
+
+    def predecessors(self, key: str | Node) -> list[Node]:
+        """Source nodes of the in-edges, in operand order (repeats kept)."""
+        return [self._by_id[e.src] for e in self._in[self[key].id]]
+
+    def successors(self, key: str | Node) -> list[Node]:
+        """Destination nodes of the out-edges (repeats kept)."""
+        return [self._by_id[e.dst] for e in self._out[self[key].id]]
+
+    @property
+    def ops(self) -> list[Node]:
+        """The op nodes in forward execution order."""
+        return [n for n in self.nodes if n.kind == "op"]
+
+    # -- export -------------------------------------------------------------------------------
+    def to_networkx(self) -> nx.MultiDiGraph:
+        """A ``networkx.MultiDiGraph`` with every node and edge field as attributes.
+
+        A multigraph, because one value can feed the same op twice (``x * x``). Nodes are added in
+        ``self.nodes`` order, edges in ``self.edges`` order.
+        """
+        import networkx as nx
+
+        g = nx.MultiDiGraph()
+        for n in self.nodes:
+            g.add_node(
+                n.id,
+                name=n.name,
+                label=n.label,
+                kind=n.kind,
+                value=n.value,
+                grad=n.grad,
+                shape=n.shape,
+                op=n.op,
+                dtype=n.dtype,
+                **{k: v for k, v in n.attrs.items() if k not in _RESERVED},
+            )
+        for e in self.edges:
+            g.add_edge(e.src, e.dst, key=e.index, grad=e.grad, index=e.index)
+        return g
+
+    def to_dot(self) -> str:
+        """DOT source text of the graph (records with name, value and gradient), deterministic."""
+        lines = [
+            "digraph graphanim {",
+            '  graph [rankdir=LR, fontname="Helvetica"];',
+            '  node [fontname="Helvetica", fontsize=11];',
+        ]
+        for n in self.nodes:
+            if n.kind == "op":
+                attrs = f'label="{_dot_escape(n.op or n.name)}", shape=ellipse'
+            else:
+                parts = [_dot_escape(n.name)]
+                if n.value is not None:
+                    parts.append(_dot_escape(format_tensor(n.value)))
+                if n.grad is not None:
+                    parts.append("grad " + _dot_escape(format_tensor(n.grad)))
+                attrs = f'label="{{{" | ".join(parts)}}}", shape=record, kind="{n.kind}"'
+            lines.append(f"  {n.id} [{attrs}];")
+        for e in self.edges:
+            label = f' [label="{_dot_escape(format_tensor(e.grad))}"]' if e.grad is not None else ""
+            lines.append(f"  {e.src} -> {e.dst}{label};")
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+    def __repr__(self) -> str:
+        n_ops = sum(1 for n in self.nodes if n.kind == "op")
+        return (
+            f"<{type(self).__name__}: {len(self.inputs)} inputs, {n_ops} ops, "
+            f"{len(self.outputs)} outputs>"
+        )
+
+
+_RESERVED = {"name", "label", "kind", "value", "grad", "shape", "op", "dtype"}
+
+
+def _dot_escape(text: str) -> str:
+    text = _CONTROL.sub("", str(text))
+    for ch in '\\"{}|<>':
+        text = text.replace(ch, "\\" + ch)
+    return text.replace("\n", " ")
+
+
+def format_number(x: float, digits: int = 4) -> str:
+    """A number with ``digits`` significant digits: ``6``, ``0.25``, ``-5.467``, ``nan``."""
+    if x != x:
+        return "nan"
+    if x in (float("inf"), float("-inf")):
+        return "inf" if x > 0 else "-inf"
+    if x == int(x) and abs(x) < 10**digits:
+        return str(int(x))
+    return f"{x:.{digits}g}"
+
+
+def format_tensor(t: Any, digits: int = 4) -> str:
+    """Compact text for a value: a scalar number, a small matrix, or shape and min/mean/max."""
+    if t is None:
+        return ""
+    if isinstance(t, (int, float, bool)):
+        return format_number(float(t), digits)
+    shape = tuple(getattr(t, "shape", ()))
+    numel = 1
+    for s in shape:
+        numel *= s
+    try:
+        flat = [float(v) for v in t.detach().reshape(-1).tolist()] if numel <= 16 else None
+    except (TypeError, ValueError, RuntimeError):
+        return f"{type(t).__name__}{list(shape)}"
+    if numel == 1 and flat is not None:
+        return format_number(flat[0], digits)
+    if flat is not None and len(shape) <= 2:
+        if len(shape) == 1:
+            return "[" + ", ".join(format_number(v, digits) for v in flat) + "]"
+        rows = [flat[i * shape[1] : (i + 1) * shape[1]] for i in range(shape[0])]
+        return "[" + "; ".join(", ".join(format_number(v, digits) for v in r) for r in rows) + "]"
+    if numel == 0:
+        return f"{'×'.join(map(str, shape))} (empty)"
+    try:
+        f = t.detach().double()
+        stats = (f.min().item(), f.mean().item(), f.max().item())
+    except (TypeError, RuntimeError):
+        return "×".join(map(str, shape))
+    lo, mean, hi = (format_number(v, 3) for v in stats)
+    return f"{'×'.join(map(str, shape))} min {lo} mean {mean} max {hi}"

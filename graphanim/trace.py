@@ -1,0 +1,1002 @@
+"""Capture: run ``func`` once; record its ops, values, names and one backward pass."""
+
+from __future__ import annotations
+
+import gc
+import inspect
+import math
+import sys
+import types
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+from . import functions as _functions
+from .graph import Edge, Graph, Node, format_number, plain_text
+
+__all__ = ["TraceError", "op_label", "trace"]
+
+
+class TraceError(RuntimeError):
+    """Capturing failed for a reason of graphanim's own (not an error raised by ``func``)."""
+
+
+# --------------------------------------------------------------------------------------------
+# op names and labels
+
+#: Reflected operators: (name after normalising, operands swapped).
+_DUNDER = {
+    "__add__": ("add", False),
+    "__radd__": ("add", True),
+    "__iadd__": ("add_", False),
+    "__sub__": ("sub", False),
+    "__rsub__": ("sub", True),
+    "__isub__": ("sub_", False),
+    "__mul__": ("mul", False),
+    "__rmul__": ("mul", True),
+    "__imul__": ("mul_", False),
+    "__truediv__": ("div", False),
+    "__div__": ("div", False),
+    "__rtruediv__": ("div", True),
+    "__rdiv__": ("div", True),
+    "__itruediv__": ("div_", False),
+    "__idiv__": ("div_", False),
+    "__floordiv__": ("floor_divide", False),
+    "__rfloordiv__": ("floor_divide", True),
+    "__mod__": ("remainder", False),
+    "__rmod__": ("remainder", True),
+    "__pow__": ("pow", False),
+    "__rpow__": ("pow", True),
+    "__ipow__": ("pow_", False),
+    "__matmul__": ("matmul", False),
+    "__rmatmul__": ("matmul", True),
+    "__neg__": ("neg", False),
+    "__pos__": ("positive", False),
+    "__abs__": ("abs", False),
+    "__getitem__": ("getitem", False),
+    "__setitem__": ("setitem", False),
+}
+_ALIASES = {
+    "true_divide": "div",
+    "divide": "div",
+    "subtract": "sub",
+    "multiply": "mul",
+    "negative": "neg",
+    "absolute": "abs",
+    "rsub": "sub",
+    "arctan": "atan",
+    "arcsin": "asin",
+    "arccos": "acos",
+    "clip": "clamp",
+    "float_power": "pow",
+}
+#: Ops whose Python-number arguments are math operands (drawn as constant nodes).
+_SCALAR_OPERAND_OPS = frozenset(
+    "add sub mul div rsub maximum minimum max min where remainder fmod floor_divide atan2 "
+    "hypot lerp xlogy add_ sub_ mul_ div_ eq ne lt le gt ge".split()
+)
+
+_SYMBOLS = {
+    "add": "+",
+    "add_": "+=",
+    "sub": "−",
+    "sub_": "−=",
+    "mul": "×",
+    "mul_": "×=",
+    "div": "÷",
+    "div_": "÷=",
+    "neg": "−x",
+    "matmul": "@",
+    "mm": "@",
+    "bmm": "@",
+    "sqrt": "√",
+    "abs": "|x|",
+    "sum": "Σ",
+    "maximum": "max",
+    "minimum": "min",
+    "sigmoid": "σ",
+    "reciprocal": "1/x",
+    "square": "x²",
+    "getitem": "[ ]",
+    "setitem": "[ ]=",
+    "relu": "ReLU",
+}
+_SUPERSCRIPT = str.maketrans("0123456789-.", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻·")
+
+
+def op_label(op: str, attrs: dict[str, Any] | None = None) -> str:
+    """Display symbol of an op: ``+``, ``×``, ``÷``, ``x²``, ``sin``, ... (plain text)."""
+    attrs = attrs or {}
+    if op in ("pow", "pow_") and "exponent" in attrs:
+        e = attrs["exponent"]
+        if isinstance(e, (int, float)) and not isinstance(e, bool) and math.isfinite(e):
+            text = format_number(float(e), 3)
+            if len(text) <= 4 and all(c in "0123456789-." for c in text):
+                return "x" + text.translate(_SUPERSCRIPT)
+        return "xⁿ"
+    if op in ("pow", "pow_"):
+        return "xʸ"
+    return _SYMBOLS.get(op, plain_text(op))
+
+
+_NAME_CACHE: dict[Any, tuple[str, bool]] = {}
+
+
+def _op_name(func: Any) -> tuple[str, bool]:
+    """(normalised op name, operands swapped) for a torch function or method."""
+    try:
+        return _NAME_CACHE[func]
+    except (KeyError, TypeError):
+        pass
+    name = getattr(func, "__name__", None) or type(func).__name__
+    swapped = False
+    if name == "__get__":  # a property such as Tensor.T
+        owner = getattr(func, "__self__", None)
+        name = getattr(owner, "__name__", "get")
+    elif name in _DUNDER:
+        name, swapped = _DUNDER[name]
+    name = _ALIASES.get(name, name.strip("_") or name)
+    result = (name, swapped)
+    try:
+        _NAME_CACHE[func] = result
+    except TypeError:
+        pass
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# recording
+
+Key = tuple[Any, Any]
+
+
+def _key(t: torch.Tensor) -> Key:
+    fn = t.grad_fn
+    if fn is not None:
+        return (fn, t.output_nr)
+    if t.requires_grad:
+        return ("leaf", id(t))
+    return ("const", id(t))
+
+
+def _snapshot(t: torch.Tensor) -> torch.Tensor:
+    # Detached copy: later in-place changes of the user's tensor must not alter what we show.
+    return t.detach().clone()
+
+
+@dataclass
+class _Call:
+    """One recorded op: a torch function call or a ``@trackable_function`` apply."""
+
+    op: str
+    label: str
+    operands: list[tuple[str, Any]]  # ("t", key) or ("n", number), in operand order
+    outputs: list[Key]  # keys of the differentiable outputs, in output order
+    attrs: dict[str, Any] = field(default_factory=dict)
+    module: str | None = None
+    seq: int = 0
+    internal: list[Any] = field(default_factory=list)  # autograd nodes this op created
+
+
+class _Recorder:
+    """Collects calls, value snapshots and module context while ``func`` runs."""
+
+    def __init__(self) -> None:
+        self.calls: list[_Call] = []
+        self.snapshots: dict[Key, torch.Tensor] = {}
+        self.keep: dict[int, torch.Tensor] = {}  # id -> tensor, keeps leaf/const ids valid
+        self.module_stack: list[Any] = []
+        self.module_names: dict[int, str] = {}
+        self.root_modules: list[Any] = []
+        self.paused = 0
+
+    # keys ---------------------------------------------------------------------------------
+    def see(self, t: torch.Tensor) -> Key:
+        """Key of ``t`` now, snapshotting its value the first time it is seen."""
+        k = _key(t)
+        if k not in self.snapshots:
+            if k[0] in ("leaf", "const"):
+                self.keep[k[1]] = t
+            self.snapshots[k] = _snapshot(t)
+        return k
+
+    def _operands(
+        self, op: str, args: Sequence[Any], kwargs: dict[str, Any]
+    ) -> tuple[list[tuple[str, Any]], dict[str, Any]]:
+        operands: list[tuple[str, Any]] = []
+        attrs: dict[str, Any] = {}
+        scalars_are_operands = op in _SCALAR_OPERAND_OPS
+        extra: list[Any] = []
+        for i, a in enumerate(args):
+            if isinstance(a, torch.Tensor):
+                operands.append(("t", self.see(a)))
+            elif isinstance(a, (list, tuple)) and a and any(isinstance(b, torch.Tensor) for b in a):
+                for b in a:
+                    if isinstance(b, torch.Tensor):
+                        operands.append(("t", self.see(b)))
+            elif isinstance(a, (int, float)) and not isinstance(a, bool):
+                if scalars_are_operands:
+                    operands.append(("n", a))
+                elif op in ("pow", "pow_") and i == 1:
+                    attrs["exponent"] = a
+                else:
+                    extra.append(a)
+            elif a is not None:
+                extra.append(a)
+        for k, v in kwargs.items():
+            if isinstance(v, torch.Tensor):
+                operands.append(("t", self.see(v)))
+            elif v is not None and k != "out":
+                attrs[k] = v
+        if extra:
+            attrs["args"] = tuple(_describe(e) for e in extra)
+        return operands, attrs
+
+    # the TorchFunctionMode calls this -----------------------------------------------------
+    def on_torch_function(self, func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+        op, swapped = _op_name(func)
+        inplace = op.endswith("_") or op == "setitem" or "out" in kwargs
+        if inplace:
+            # the operands' keys change when the op runs: read them first
+            pre = self._operands(op, args, kwargs)
+        out = func(*args, **kwargs)
+        if op == "setitem":
+            out = args[0]
+        outs = _differentiable(out)
+        if not outs:
+            return out
+        operands, attrs = pre if inplace else self._operands(op, args, kwargs)
+        if swapped and len(operands) == 2:
+            operands.reverse()
+        self._add_call(op, op_label(op, attrs), operands, outs, attrs)
+        return out
+
+    def _add_call(
+        self,
+        op: str,
+        label: str,
+        operands: list[tuple[str, Any]],
+        outs: list[torch.Tensor],
+        attrs: dict[str, Any],
+    ) -> None:
+        operand_keys = {k for kind, k in operands if kind == "t"}
+        out_keys = []
+        for t in outs:
+            k = _key(t)
+            if k in operand_keys:
+                continue
+            self.snapshots[k] = _snapshot(t)
+            out_keys.append(k)
+        if not out_keys:
+            return  # the op returned one of its inputs unchanged (x.contiguous(), x.float())
+        module = None
+        if self.module_stack:
+            module = self.module_stack[-1]
+        self.calls.append(_Call(op, label, operands, out_keys, attrs, module))
+
+    # @trackable_function's apply calls this -----------------------------------------------
+    def record_function(
+        self, cls: type, apply: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any]
+    ) -> Any:
+        operands: list[tuple[str, Any]] = []
+        for a in list(args) + list(kwargs.values()):
+            if isinstance(a, torch.Tensor):
+                operands.append(("t", self.see(a)))
+            elif isinstance(a, (int, float)) and not isinstance(a, bool):
+                operands.append(("n", a))
+        out = apply(*args, **kwargs)
+        outs = _differentiable(out)
+        if outs:
+            self._add_call(
+                cls.__name__,
+                _functions.function_label(cls),
+                operands,
+                outs,
+                {"function": cls.__qualname__},
+            )
+        return out
+
+
+def _describe(v: Any) -> Any:
+    if isinstance(v, (int, float, bool, str)) or v is None:
+        return v
+    if isinstance(v, (list, tuple)) and len(v) <= 8:
+        return tuple(_describe(x) for x in v)
+    if isinstance(v, torch.dtype):
+        return str(v).replace("torch.", "")
+    return type(v).__name__
+
+
+def _differentiable(out: Any) -> list[torch.Tensor]:
+    if isinstance(out, torch.Tensor):
+        return [out] if out.grad_fn is not None else []
+    if isinstance(out, (list, tuple)):
+        return [t for t in out if isinstance(t, torch.Tensor) and t.grad_fn is not None]
+    return []
+
+
+class _CaptureMode(TorchFunctionMode):
+    def __init__(self, recorder: _Recorder) -> None:
+        super().__init__()
+        self.recorder = recorder
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        rec = self.recorder
+        if rec.paused:
+            return func(*args, **(kwargs or {}))
+        return rec.on_torch_function(func, args, kwargs or {})
+
+
+# --------------------------------------------------------------------------------------------
+# inputs, names, outputs
+
+
+def _input_names(func: Callable[..., Any], n: int, names: Sequence[str] | None) -> list[str]:
+    if names is not None:
+        names = list(names)
+        if len(names) != n:
+            raise ValueError(
+                f"names has {len(names)} entries but args has {n}; give one name per argument"
+            )
+        for nm in names:
+            if not isinstance(nm, str) or not nm:
+                raise TypeError(f"names must be non-empty strings, got {nm!r}")
+        if len(set(names)) != len(names):
+            dup = sorted({nm for nm in names if names.count(nm) > 1})
+            raise ValueError(f"names must be unique; repeated: {', '.join(dup)}")
+        return names
+    out: list[str] = []
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    for p in params:
+        if len(out) == n:
+            break
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            out.append(p.name)
+        elif p.kind == p.VAR_POSITIONAL:
+            break
+    used = set(out)
+    i = len(out)
+    while len(out) < n:
+        cand = f"x{i}"
+        i += 1
+        if cand not in used:
+            out.append(cand)
+    return out
+
+
+def _as_input(value: Any, name: str) -> Any:
+    """Wrap a number/list/array as a float leaf tensor; tensors are used as given."""
+    if isinstance(value, torch.Tensor):
+        if value.grad_fn is not None:
+            # the arguments are the boundary: never reach into the caller's computation
+            return value.detach().requires_grad_(value.requires_grad)
+        return value
+    if isinstance(value, bool):
+        value = float(value)
+    if isinstance(value, (int, float)):
+        return torch.tensor(float(value), dtype=torch.float64, requires_grad=True)
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(value, (np.ndarray, np.generic)):
+        arr = np.asarray(value)
+        dtype = arr.dtype if arr.dtype.kind == "f" else np.float64
+        try:
+            t = torch.from_numpy(np.array(arr, dtype=dtype, copy=True))
+        except TypeError as err:
+            raise TypeError(
+                f"argument {name!r}: cannot convert numpy dtype {arr.dtype} to a tensor"
+            ) from err
+        return t.requires_grad_(True)
+    if isinstance(value, (list, tuple)):
+        try:
+            return torch.tensor(value, dtype=torch.float64, requires_grad=True)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError(
+                f"argument {name!r}: cannot make a tensor from {type(value).__name__} "
+                f"{_short(value)} ({err}); pass numbers, nested lists of numbers, arrays or tensors"
+            ) from err
+    if isinstance(value, complex):
+        raise TypeError(f"argument {name!r}: complex numbers are not supported; pass real numbers")
+    return value  # modules and other objects are passed through unchanged
+
+
+def _count(v: Any) -> int:
+    return len(v) if isinstance(v, (list, tuple)) else 1
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _code_of(func: Any) -> types.CodeType | None:
+    if isinstance(func, torch.nn.Module):
+        func = type(func).forward
+    while isinstance(func, __import__("functools").partial):
+        func = func.func
+    func = getattr(func, "__func__", func)
+    return getattr(func, "__code__", None)
+
+
+class _LocalsCatcher:
+    """Reads ``func``'s local variables when its (outermost) frame returns, via ``sys.settrace``."""
+
+    def __init__(self, code: types.CodeType | None) -> None:
+        self.code = code
+        self.frame: types.FrameType | None = None
+        self.locals: dict[str, Any] = {}
+        self.previous: Any = None
+
+    def _global(self, frame: types.FrameType, event: str, arg: Any) -> Any:
+        if event == "call" and self.frame is None and frame.f_code is self.code:
+            self.frame = frame
+            frame.f_trace_lines = False
+            return self._local
+        return None
+
+    def _local(self, frame: types.FrameType, event: str, arg: Any) -> Any:
+        if event == "return" and frame is self.frame:
+            self.locals = dict(frame.f_locals)
+        return self._local
+
+    def __enter__(self) -> _LocalsCatcher:
+        if self.code is not None:
+            self.previous = sys.gettrace()
+            sys.settrace(self._global)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.code is not None:
+            sys.settrace(self.previous)
+        self.frame = None
+
+
+def _outputs(result: Any, func: Any) -> list[torch.Tensor]:
+    where = getattr(func, "__qualname__", type(func).__name__)
+    if isinstance(result, torch.Tensor):
+        return [result]
+    if isinstance(result, (list, tuple)) and result:
+        for i, r in enumerate(result):
+            if not isinstance(r, torch.Tensor):
+                raise TypeError(
+                    f"output {i} of {where} is a {type(r).__name__}, not a torch.Tensor; "
+                    "return tensors only"
+                )
+        return list(result)
+    if isinstance(result, (list, tuple)):
+        raise TypeError(
+            f"{where} returned an empty {type(result).__name__}; return at least one tensor"
+        )
+    raise TypeError(
+        f"output 0 of {where} is a {type(result).__name__}, not a torch.Tensor; "
+        "return a tensor or a tuple/list of tensors"
+    )
+
+
+def _seeds(grad_outputs: Any, outs: list[torch.Tensor]) -> list[torch.Tensor | None]:
+    n = len(outs)
+    if grad_outputs is None:
+        per: list[Any] = [None] * n
+    elif (
+        isinstance(grad_outputs, (list, tuple))
+        and len(grad_outputs) == n
+        and (
+            n > 1
+            or outs[0].numel() == 1
+            or isinstance(grad_outputs[0], (list, tuple, torch.Tensor))
+            or getattr(grad_outputs[0], "shape", None) is not None
+        )
+    ):
+        per = list(grad_outputs)
+    elif n == 1:
+        per = [grad_outputs]
+    else:
+        raise ValueError(
+            f"grad_outputs has {_count(grad_outputs)} "
+            f"entries but the function has {n} outputs; give one seed per output"
+        )
+    seeds: list[torch.Tensor | None] = []
+    for i, (out, s) in enumerate(zip(outs, per)):
+        if not out.requires_grad:
+            seeds.append(None)
+            continue
+        if s is None:
+            if out.numel() != 1:
+                raise ValueError(
+                    f"output {i} has shape {tuple(out.shape)}, not a scalar: pass grad_outputs "
+                    f"(e.g. grad_outputs=[torch.ones({', '.join(map(str, out.shape))})]) to seed it"
+                )
+            seeds.append(torch.ones_like(out))
+            continue
+        try:
+            st = torch.as_tensor(s.detach() if isinstance(s, torch.Tensor) else s, dtype=out.dtype)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError(
+                f"grad_outputs[{i}] {_short(s)} is not a number, array or tensor"
+            ) from err
+        if st.shape != out.shape:
+            if st.numel() == 1:
+                st = st.reshape(()).expand(out.shape)
+            else:
+                raise ValueError(
+                    f"grad_outputs[{i}] has shape {tuple(st.shape)} but output {i} has shape "
+                    f"{tuple(out.shape)}; seeds must match their output's shape"
+                )
+        seeds.append(st.to(out.device))
+    return seeds
+
+
+# --------------------------------------------------------------------------------------------
+# the autograd side
+
+
+def _walk(roots: list[Any]) -> tuple[list[Any], list[torch.Tensor]]:
+    """Every autograd node reachable from ``roots`` (each once, iteratively), and the leaves."""
+    seen: set[Any] = set()
+    order: list[Any] = []
+    leaves: list[torch.Tensor] = []
+    stack = [r for r in reversed(roots) if r is not None]
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if hasattr(node, "variable"):  # AccumulateGrad: a leaf that requires grad
+            leaves.append(node.variable)
+            continue
+        order.append(node)
+        for nxt, _ in reversed(node.next_functions):
+            if nxt is not None and nxt not in seen:
+                stack.append(nxt)
+    return order, leaves
+
+
+def _node_op_name(node: Any) -> tuple[str, str, dict[str, Any]]:
+    """(op, label, attrs) for an autograd node no recorded call owns."""
+    cls = getattr(node, "_forward_cls", None)
+    if cls is not None:
+        return cls.__name__, _functions.function_label(cls), {"function": cls.__qualname__}
+    name = node.name()
+    base = name
+    for suffix in ("Backward0", "Backward1", "Backward2", "Backward"):
+        if base.endswith(suffix):
+            base = base[: -len(suffix)]
+            break
+    op = base[:1].lower() + base[1:] if base else name
+    return op, plain_text(base or name), {"autograd": name}
+
+
+# --------------------------------------------------------------------------------------------
+# the capture
+
+
+def trace(
+    func: Callable[..., Any],
+    args: Sequence[Any],
+    grad_outputs: Any = None,
+    *,
+    names: Sequence[str] | None = None,
+    backward: bool = True,
+) -> Graph:
+    """Run ``func(*args)`` once and return its computation graph (see ``TorchGraph``)."""
+    # Capturing allocates many small objects that live as long as the graph; the cyclic garbage
+    # collector would rescan them again and again (a third of the time on a 20,000-op chain).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _trace(func, args, grad_outputs, names=names, backward=backward)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _trace(
+    func: Callable[..., Any],
+    args: Sequence[Any],
+    grad_outputs: Any,
+    *,
+    names: Sequence[str] | None,
+    backward: bool,
+) -> Graph:
+    if not callable(func):
+        raise TypeError(f"func must be callable, got {type(func).__name__}")
+    if isinstance(args, (str, bytes)) or not isinstance(args, (list, tuple)):
+        raise TypeError(
+            "args must be a list or tuple of arguments (e.g. [2.0, 3.0]), "
+            f"got {type(args).__name__}"
+        )
+    in_names = _input_names(func, len(args), names)
+    wrapped = [_as_input(a, nm) for a, nm in zip(args, in_names)]
+
+    rec = _Recorder()
+    catcher = _LocalsCatcher(_code_of(func))
+    hooks = _module_hooks(rec)
+    _functions._RECORDERS.append(rec)
+    try:
+        with torch.enable_grad(), catcher, _CaptureMode(rec):
+            result = func(*wrapped)
+    finally:
+        _functions._RECORDERS.remove(rec)
+        for h in hooks:
+            h.remove()
+    outs = _outputs(result, func)
+    out_keys = [rec.see(t) for t in outs]
+    local_names = {k: v for k, v in catcher.locals.items() if isinstance(v, torch.Tensor)}
+
+    # ---- structure from autograd: which nodes each call created --------------------------
+    reach, leaves = _walk([t.grad_fn for t in outs])
+    reach_set = set(reach)
+    owner: dict[Any, _Call] = {}
+    for call in rec.calls:
+        for k in call.outputs:
+            owner.setdefault(k[0], call)
+    for call in rec.calls:
+        boundary = {k[0] for kind, k in call.operands if kind == "t" and not isinstance(k[0], str)}
+        stack = [k[0] for k in call.outputs if owner.get(k[0]) is call]
+        seen_local: set[Any] = set()
+        while stack:
+            node = stack.pop()
+            if node in seen_local:
+                continue
+            seen_local.add(node)
+            owner[node] = call
+            call.internal.append(node)
+            for nxt, _ in node.next_functions:
+                if (
+                    nxt is None
+                    or nxt in boundary
+                    or nxt in seen_local
+                    or hasattr(nxt, "variable")
+                    or (nxt in owner and owner[nxt] is not call)
+                ):
+                    continue
+                stack.append(nxt)
+    calls = [c for c in rec.calls if any(k[0] in reach_set for k in c.outputs)]
+    # autograd nodes no recorded call explains (an undecorated custom Function, CopySlices, ...)
+    for node in reach:
+        if node in owner:
+            continue
+        op, label, attrs = _node_op_name(node)
+        operands: list[tuple[str, Any]] = []
+        for nxt, nr in node.next_functions:
+            if nxt is None:
+                continue
+            if hasattr(nxt, "variable"):
+                operands.append(("t", rec.see(nxt.variable)))
+            else:
+                operands.append(("t", (nxt, nr)))
+        call = _Call(op, label, operands, [], attrs)
+        call.internal.append(node)
+        owner[node] = call
+        calls.append(call)
+    # outputs of orphan nodes: whichever of their output positions something reads
+    used: dict[Any, set[int]] = {}
+    for call in calls:
+        for kind, k in call.operands:
+            if kind == "t" and not isinstance(k[0], str):
+                used.setdefault(k[0], set()).add(k[1])
+    for k in out_keys:
+        if not isinstance(k[0], str):
+            used.setdefault(k[0], set()).add(k[1])
+    for call in calls:
+        if not call.outputs:
+            node = call.internal[0]
+            call.outputs = [(node, nr) for nr in sorted(used.get(node, {0}))]
+    for call in calls:
+        call.seq = max(k[0]._sequence_nr() for k in call.outputs)
+    calls.sort(key=lambda c: c.seq)
+
+    # ---- backward ------------------------------------------------------------------------
+    fired: dict[Any, tuple[Any, Any]] = {}
+    fire_order: list[Any] = []
+    leaf_grads: dict[int, torch.Tensor | None] = {}
+    if backward:
+        seeds = _seeds(grad_outputs, outs)
+        handles = []
+
+        def hook_for(node: Any) -> Callable[..., None]:
+            def hook(grad_inputs: Any, grad_outputs: Any) -> None:
+                if node not in fired:
+                    fire_order.append(node)
+                fired[node] = (grad_inputs, grad_outputs)
+
+            return hook
+
+        try:
+            for node in reach:
+                handles.append(node.register_hook(hook_for(node)))
+            pairs = [(t, s) for t, s in zip(outs, seeds) if s is not None and t.requires_grad]
+            if pairs:
+                inputs = leaves or [t for t, _ in pairs if t.grad_fn is None]
+                uniq: list[torch.Tensor] = []
+                ids: set[int] = set()
+                for t in inputs:
+                    if id(t) not in ids:
+                        ids.add(id(t))
+                        uniq.append(t)
+                if uniq:
+                    grads = torch.autograd.grad(
+                        [t for t, _ in pairs],
+                        uniq,
+                        grad_outputs=[s for _, s in pairs],
+                        allow_unused=True,
+                    )
+                    for t, g in zip(uniq, grads):
+                        leaf_grads[id(t)] = g
+        finally:
+            for h in handles:
+                h.remove()
+
+    return _build(
+        func,
+        wrapped,
+        in_names,
+        rec,
+        calls,
+        outs,
+        out_keys,
+        local_names,
+        fired,
+        fire_order,
+        leaf_grads,
+        backward,
+    )
+
+
+def _module_hooks(rec: _Recorder) -> list[Any]:
+    from torch.nn.modules import module as M
+
+    def pre(mod: Any, inputs: Any) -> None:
+        if not rec.module_stack and all(m is not mod for m in rec.root_modules):
+            rec.root_modules.append(mod)
+        rec.module_stack.append(mod)
+
+    def post(mod: Any, inputs: Any, output: Any) -> None:
+        if rec.module_stack and rec.module_stack[-1] is mod:
+            rec.module_stack.pop()
+
+    return [M.register_module_forward_pre_hook(pre), M.register_module_forward_hook(post)]
+
+
+def _build(
+    func: Any,
+    wrapped: list[Any],
+    in_names: list[str],
+    rec: _Recorder,
+    calls: list[_Call],
+    outs: list[torch.Tensor],
+    out_keys: list[Key],
+    local_names: dict[str, torch.Tensor],
+    fired: dict[Any, tuple[Any, Any]],
+    fire_order: list[Any],
+    leaf_grads: dict[int, torch.Tensor | None],
+    backward: bool,
+) -> Graph:
+    nodes: list[Node] = []
+    edges: list[Edge] = []
+    by_key: dict[Key, Node] = {}
+    taken: set[str] = set()
+
+    next_suffix: dict[str, int] = {}
+
+    def unique(name: str) -> str:
+        if name not in taken:
+            taken.add(name)
+            return name
+        i = next_suffix.get(name, 1)
+        while f"{name}_{i}" in taken:
+            i += 1
+        next_suffix[name] = i + 1
+        taken.add(f"{name}_{i}")
+        return f"{name}_{i}"
+
+    # names for leaves, parameters and locals
+    key_names: dict[Key, str] = {}
+    for nm, a in zip(in_names, wrapped):
+        if isinstance(a, torch.Tensor):
+            key_names.setdefault(_key(a), nm)
+    module_of: dict[int, str] = {}
+    params: dict[int, str] = {}
+    roots = list(rec.root_modules)
+    if isinstance(func, torch.nn.Module) and all(m is not func for m in roots):
+        roots.insert(0, func)
+    for mod in roots:
+        prefix = "" if mod is func else _object_name(mod, func, wrapped, in_names)
+        for path, m in mod.named_modules():
+            module_of.setdefault(id(m), ".".join(p for p in (prefix, path) if p))
+        for path, p in list(mod.named_parameters()) + list(mod.named_buffers()):
+            params.setdefault(id(p), ".".join(x for x in (prefix, path) if x))
+    for nm, t in local_names.items():
+        if nm.startswith("__"):
+            continue
+        k = _key(t)
+        key_names.setdefault(k, nm)
+
+    def value_node(k: Key, kind: str, default: str) -> Node:
+        node = by_key.get(k)
+        if node is not None:
+            return node
+        attrs: dict[str, Any] = {}
+        name = key_names.get(k)
+        if name is None and k[0] in ("leaf", "const"):
+            t = rec.keep.get(k[1])
+            if t is not None and id(t) in params:
+                name = params[id(t)]
+                if k[0] == "leaf":
+                    attrs["parameter"] = True
+            elif t is not None:
+                name = _object_name(t, func, [], [])
+        name = unique(name or default)
+        snap = rec.snapshots.get(k)
+        node = Node(
+            id=f"n{len(nodes)}",
+            name=name,
+            label=plain_text(name),
+            kind=kind,
+            value=snap,
+            shape=tuple(snap.shape) if snap is not None else (),
+            dtype=str(snap.dtype).replace("torch.", "") if snap is not None else None,
+            attrs=attrs,
+        )
+        nodes.append(node)
+        by_key[k] = node
+        return node
+
+    input_ids: list[str] = []
+    for nm, a in zip(in_names, wrapped):
+        if isinstance(a, torch.Tensor):
+            k = rec.see(a)
+            if k in by_key:  # the same tensor passed twice
+                continue
+            node = value_node(k, "input" if a.requires_grad else "constant", nm)
+            input_ids.append(node.id)
+
+    op_of_call: dict[int, Node] = {}
+    for call in calls:
+        operand_nodes: list[Node] = []
+        for kind, k in call.operands:
+            if kind == "n":
+                text = format_number(float(k))
+                c = Node(
+                    id=f"n{len(nodes)}",
+                    name=unique(text),
+                    label=plain_text(text),
+                    kind="constant",
+                    value=torch.tensor(k, dtype=torch.float64),
+                    shape=(),
+                    dtype="float64",
+                    attrs={"scalar": True},
+                )
+                nodes.append(c)
+                operand_nodes.append(c)
+            else:
+                kind_of = "value"
+                if k[0] == "leaf":
+                    kind_of = "input"
+                elif k[0] == "const":
+                    kind_of = "constant"
+                operand_nodes.append(value_node(k, kind_of, "value"))
+        attrs = dict(call.attrs)
+        if call.module is not None and id(call.module) in module_of:
+            attrs["module"] = module_of[id(call.module)]
+        op_node = Node(
+            id=f"n{len(nodes)}", name=call.op, label=call.label, kind="op", op=call.op, attrs=attrs
+        )
+        nodes.append(op_node)
+        op_of_call[id(call)] = op_node
+        for i, src in enumerate(operand_nodes):
+            edges.append(Edge(src.id, op_node.id, None, i))
+        for j, k in enumerate(call.outputs):
+            out_node = value_node(k, "value", call.op)
+            edges.append(Edge(op_node.id, out_node.id, None, j))
+
+    output_ids: list[str] = []
+    for k in out_keys:
+        node = value_node(k, "constant" if k[0] == "const" else "value", "output")
+        if node.kind == "value":
+            node.kind = "output"
+        output_ids.append(node.id)
+
+    # ---- gradients -----------------------------------------------------------------------
+    backward_ids: list[str] = []
+    if backward:
+        op_ids = {n.id for n in op_of_call.values()}
+        for k, node in by_key.items():
+            if k[0] == "leaf":
+                leaf_t = rec.keep.get(k[1])
+                g = leaf_grads.get(id(leaf_t)) if leaf_t is not None else None
+                node.grad = None if g is None else g.detach()
+            elif k[0] != "const":
+                f = fired.get(k[0])
+                if f is not None:
+                    g = f[1][k[1]] if k[1] < len(f[1]) else None
+                    node.grad = None if g is None else g.detach()
+        edge_at = {(e.dst, e.index): e for e in edges}
+        out_edge = {(e.src, e.index): e for e in edges if e.src in op_ids}
+        for call in calls:
+            op_node = op_of_call[id(call)]
+            for j, k in enumerate(call.outputs):
+                out_edge[(op_node.id, j)].grad = by_key[k].grad
+            crossings: dict[Key, list[Any]] = {}
+            internal = set(call.internal)
+            for node in call.internal:
+                f = fired.get(node)
+                for i, (nxt, nr) in enumerate(node.next_functions):
+                    if nxt is None or nxt in internal:
+                        continue
+                    if hasattr(nxt, "variable"):
+                        key: Key = ("leaf", id(nxt.variable))
+                    else:
+                        key = (nxt, nr)
+                    g = f[0][i] if f is not None and i < len(f[0]) else None
+                    crossings.setdefault(key, []).append(g)
+            positions: dict[Key, list[int]] = {}
+            for i, (kind, k) in enumerate(call.operands):
+                if kind == "t":
+                    positions.setdefault(k, []).append(i)
+            for key, gs in crossings.items():
+                pos = positions.get(key)
+                if not pos:
+                    continue
+                if len(gs) == len(pos):
+                    pairs = list(zip(pos, gs))
+                else:
+                    present = [g for g in gs if g is not None]
+                    total = None
+                    for g in present:
+                        total = g if total is None else total + g
+                    pairs = [(pos[0], total)]
+                for i, g in pairs:
+                    e = edge_at[(op_node.id, i)]
+                    e.grad = None if g is None else g.detach()
+        order_call: dict[Any, _Call] = {}
+        for call in calls:
+            for node in call.internal:
+                order_call[node] = call
+        seen_calls: set[int] = set()
+        for node in fire_order:
+            ran = order_call.get(node)
+            if ran is not None and id(ran) not in seen_calls:
+                seen_calls.add(id(ran))
+                backward_ids.append(op_of_call[id(ran)].id)
+
+    params_ids = [n.id for n in nodes if n.attrs.get("parameter")]
+    return Graph(
+        nodes,
+        edges,
+        inputs=input_ids,
+        outputs=output_ids,
+        backward_order=backward_ids,
+        parameters=params_ids,
+    )
+
+
+def _object_name(obj: Any, func: Any, wrapped: list[Any], in_names: list[str]) -> str | None:
+    """A name for ``obj``: the argument, global or closure variable of ``func`` holding it."""
+    for nm, a in zip(in_names, wrapped):
+        if a is obj:
+            return nm
+    target = func
+    if isinstance(target, torch.nn.Module):
+        return None
+    target = getattr(target, "__func__", target)
+    closure = getattr(target, "__closure__", None) or ()
+    code = getattr(target, "__code__", None)
+    if code is not None:
+        for nm, cell in zip(code.co_freevars, closure):
+            try:
+                if cell.cell_contents is obj:
+                    return nm
+            except ValueError:
+                continue
+    for nm, v in (getattr(target, "__globals__", None) or {}).items():
+        if v is obj and not nm.startswith("_"):
+            return nm
+    if isinstance(obj, torch.nn.Module):
+        return type(obj).__name__.lower()
+    return None
