@@ -24,12 +24,16 @@ def plain_text(text: str) -> str:
     Control characters are dropped (a newline or tab becomes a space) and every ``$`` is escaped so
     that it shows as a dollar sign instead of starting mathtext.
     """
-    text = str(text).replace("\n", " ").replace("\t", " ").replace("\r", " ")
+    text = str(text)
+    if text.isidentifier() or text.replace(".", "").isalnum():
+        return text  # the common case: a variable, parameter or op name
+    text = text.replace("\n", " ").replace("\t", " ").replace("\r", " ")
     text = _CONTROL.sub("", text)
-    return text.replace("\\", "\\\\").replace("$", r"\$")
+    # matplotlib reads text as math only between unescaped dollar pairs, and shows ``\$`` as ``$``
+    return text.replace("$", r"\$")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Node:
     """One node of the graph: a value (input, constant, intermediate, output) or an operation.
 
@@ -82,7 +86,7 @@ class Node:
         return f"Node({self.id}, {self.name!r}, kind={self.kind!r}{extra})"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Edge:
     """A directed edge ``src -> dst`` between node ids.
 

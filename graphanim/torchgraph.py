@@ -65,14 +65,8 @@ class TorchGraph(Graph):
         from .trace import trace
 
         captured = trace(func, args, grad_outputs, names=names, backward=backward)
-        super().__init__(
-            captured.nodes,
-            captured.edges,
-            inputs=[n.id for n in captured.inputs.values()],
-            outputs=[n.id for n in captured.outputs],
-            backward_order=[n.id for n in captured.backward_order],
-            parameters=[n.id for n in captured.parameters.values()],
-        )
+        # adopt the captured graph's data as is (it is already indexed)
+        self.__dict__.update(captured.__dict__)
         self.func = func
         self.has_backward = backward
         self._layouts: dict[Any, Positions] = {}

@@ -192,15 +192,38 @@ class _Recorder:
         self.module_names: dict[int, str] = {}
         self.root_modules: list[Any] = []
         self.paused = 0
+        # func's own frame, found from the first recorded op; its locals name the values
+        self.code: types.CodeType | None = None
+        self.frame: types.FrameType | None = None
+        self.stop: types.FrameType | None = None
+
+    def find_frame(self) -> None:
+        """Remember the outermost frame running ``func``'s code (its locals are read at the end).
+
+        A frame object that outlives its call keeps its final locals, so holding it is enough: no
+        trace function is needed (``sys.settrace`` would slow every Python call down).
+        """
+        f = sys._getframe(2)
+        found = None
+        while f is not None and f is not self.stop:
+            if f.f_code is self.code:
+                found = f
+            f = f.f_back
+        self.frame = found
 
     # keys ---------------------------------------------------------------------------------
     def see(self, t: torch.Tensor) -> Key:
         """Key of ``t`` now, snapshotting its value the first time it is seen."""
-        k = _key(t)
+        fn = t.grad_fn
+        if fn is not None:
+            k: Key = (fn, t.output_nr)
+            if k not in self.snapshots:
+                self.snapshots[k] = t.detach().clone()
+            return k
+        k = ("leaf" if t.requires_grad else "const", id(t))
         if k not in self.snapshots:
-            if k[0] in ("leaf", "const"):
-                self.keep[k[1]] = t
-            self.snapshots[k] = _snapshot(t)
+            self.keep[k[1]] = t
+            self.snapshots[k] = t.detach().clone()
         return k
 
     def _operands(
@@ -237,8 +260,10 @@ class _Recorder:
 
     # the TorchFunctionMode calls this -----------------------------------------------------
     def on_torch_function(self, func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+        if self.frame is None and self.code is not None:
+            self.find_frame()
         op, swapped = _op_name(func)
-        inplace = op.endswith("_") or op == "setitem" or "out" in kwargs
+        inplace = op[-1] == "_" or op == "setitem" or "out" in kwargs
         if inplace:
             # the operands' keys change when the op runs: read them first
             pre = self._operands(op, args, kwargs)
@@ -262,25 +287,25 @@ class _Recorder:
         outs: list[torch.Tensor],
         attrs: dict[str, Any],
     ) -> None:
-        operand_keys = {k for kind, k in operands if kind == "t"}
         out_keys = []
+        snapshots = self.snapshots
         for t in outs:
-            k = _key(t)
-            if k in operand_keys:
-                continue
-            self.snapshots[k] = _snapshot(t)
+            k = (t.grad_fn, t.output_nr)
+            if k in snapshots and any(k == o[1] for o in operands):
+                continue  # the op returned an input unchanged (x.contiguous(), x.float())
+            snapshots[k] = t.detach().clone()
             out_keys.append(k)
         if not out_keys:
-            return  # the op returned one of its inputs unchanged (x.contiguous(), x.float())
-        module = None
-        if self.module_stack:
-            module = self.module_stack[-1]
+            return
+        module = self.module_stack[-1] if self.module_stack else None
         self.calls.append(_Call(op, label, operands, out_keys, attrs, module))
 
     # @trackable_function's apply calls this -----------------------------------------------
     def record_function(
         self, cls: type, apply: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any]
     ) -> Any:
+        if self.frame is None and self.code is not None:
+            self.find_frame()
         operands: list[tuple[str, Any]] = []
         for a in list(args) + list(kwargs.values()):
             if isinstance(a, torch.Tensor):
@@ -421,39 +446,6 @@ def _code_of(func: Any) -> types.CodeType | None:
         func = func.func
     func = getattr(func, "__func__", func)
     return getattr(func, "__code__", None)
-
-
-class _LocalsCatcher:
-    """Reads ``func``'s local variables when its (outermost) frame returns, via ``sys.settrace``."""
-
-    def __init__(self, code: types.CodeType | None) -> None:
-        self.code = code
-        self.frame: types.FrameType | None = None
-        self.locals: dict[str, Any] = {}
-        self.previous: Any = None
-
-    def _global(self, frame: types.FrameType, event: str, arg: Any) -> Any:
-        if event == "call" and self.frame is None and frame.f_code is self.code:
-            self.frame = frame
-            frame.f_trace_lines = False
-            return self._local
-        return None
-
-    def _local(self, frame: types.FrameType, event: str, arg: Any) -> Any:
-        if event == "return" and frame is self.frame:
-            self.locals = dict(frame.f_locals)
-        return self._local
-
-    def __enter__(self) -> _LocalsCatcher:
-        if self.code is not None:
-            self.previous = sys.gettrace()
-            sys.settrace(self._global)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.code is not None:
-            sys.settrace(self.previous)
-        self.frame = None
 
 
 def _outputs(result: Any, func: Any) -> list[torch.Tensor]:
@@ -614,19 +606,22 @@ def _trace(
     wrapped = [_as_input(a, nm) for a, nm in zip(args, in_names)]
 
     rec = _Recorder()
-    catcher = _LocalsCatcher(_code_of(func))
+    rec.code = _code_of(func)
+    rec.stop = sys._getframe()
     hooks = _module_hooks(rec)
     _functions._RECORDERS.append(rec)
     try:
-        with torch.enable_grad(), catcher, _CaptureMode(rec):
+        with torch.enable_grad(), _CaptureMode(rec):
             result = func(*wrapped)
     finally:
         _functions._RECORDERS.remove(rec)
         for h in hooks:
             h.remove()
+        final_locals = dict(rec.frame.f_locals) if rec.frame is not None else {}
+        rec.frame = rec.stop = None
     outs = _outputs(result, func)
     out_keys = [rec.see(t) for t in outs]
-    local_names = {k: v for k, v in catcher.locals.items() if isinstance(v, torch.Tensor)}
+    local_names = {k: v for k, v in final_locals.items() if isinstance(v, torch.Tensor)}
 
     # ---- structure from autograd: which nodes each call created --------------------------
     reach, leaves = _walk([t.grad_fn for t in outs])
@@ -783,6 +778,14 @@ def _build(
     taken: set[str] = set()
 
     next_suffix: dict[str, int] = {}
+    scalars: dict[Any, torch.Tensor] = {}
+
+    def scalar_value(v: float) -> torch.Tensor:
+        # one shared tensor per distinct Python number; values are never modified
+        t = scalars.get((type(v), v))
+        if t is None:
+            t = scalars[(type(v), v)] = torch.tensor(v, dtype=torch.float64)
+        return t
 
     def unique(name: str) -> str:
         if name not in taken:
@@ -867,7 +870,7 @@ def _build(
                     name=unique(text),
                     label=plain_text(text),
                     kind="constant",
-                    value=torch.tensor(k, dtype=torch.float64),
+                    value=scalar_value(k),
                     shape=(),
                     dtype="float64",
                     attrs={"scalar": True},
@@ -910,12 +913,12 @@ def _build(
             if k[0] == "leaf":
                 leaf_t = rec.keep.get(k[1])
                 g = leaf_grads.get(id(leaf_t)) if leaf_t is not None else None
-                node.grad = None if g is None else g.detach()
+                node.grad = _plain(g)
             elif k[0] != "const":
                 f = fired.get(k[0])
                 if f is not None:
                     g = f[1][k[1]] if k[1] < len(f[1]) else None
-                    node.grad = None if g is None else g.detach()
+                    node.grad = _plain(g)
         edge_at = {(e.dst, e.index): e for e in edges}
         out_edge = {(e.src, e.index): e for e in edges if e.src in op_ids}
         for call in calls:
@@ -953,7 +956,7 @@ def _build(
                     pairs = [(pos[0], total)]
                 for i, g in pairs:
                     e = edge_at[(op_node.id, i)]
-                    e.grad = None if g is None else g.detach()
+                    e.grad = _plain(g)
         order_call: dict[Any, _Call] = {}
         for call in calls:
             for node in call.internal:
@@ -974,6 +977,12 @@ def _build(
         backward_order=backward_ids,
         parameters=params_ids,
     )
+
+
+def _plain(g: torch.Tensor | None) -> torch.Tensor | None:
+    if g is None or not g.requires_grad:
+        return g
+    return g.detach()
 
 
 def _object_name(obj: Any, func: Any, wrapped: list[Any], in_names: list[str]) -> str | None:

@@ -1,0 +1,229 @@
+"""Capture benchmark: TorchGraph time and memory against plain forward+backward and torchviz.
+
+Run by hand: ``python bench/capture.py`` (add ``--quick`` to skip the 20,000-op chain). Prints a
+Markdown table. Memory: what a fresh subprocess holds after the workload (see ``held_mb``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from graphanim import TorchGraph
+
+# ----------------------------------------------------------------------------- workloads
+
+
+def chain(n: int) -> tuple[Callable[..., Any], list[Any]]:
+    def f(x):
+        for i in range(n):
+            x = torch.sin(x) if i % 2 else x * 1.0001
+        return x
+
+    return f, [0.5]
+
+
+def random_dag(n: int, seed: int = 0) -> tuple[Callable[..., Any], list[Any]]:
+    """``n`` ops over 4 inputs; each op takes 1 or 2 operands among the earlier values."""
+    rng = random.Random(seed)
+    plan = []
+    for k in range(n):
+        if rng.random() < 0.5:
+            plan.append(("u", rng.choice(["sin", "tanh", "neg"]), rng.randrange(4 + k), None))
+        else:
+            plan.append(
+                ("b", rng.choice(["add", "mul", "sub"]), rng.randrange(4 + k), rng.randrange(4 + k))
+            )
+
+    def f(a, b, c, d):
+        vals = [a, b, c, d]
+        for kind, op, i, j in plan:
+            if kind == "u":
+                vals.append(getattr(torch, op)(vals[i]))
+            else:
+                x, y = vals[i], vals[j]
+                vals.append(x + y if op == "add" else x * y if op == "mul" else x - y)
+        return sum(vals[-8:])
+
+    return f, [0.1, 0.2, 0.3, 0.4]
+
+
+def mlp() -> tuple[Callable[..., Any], list[Any]]:
+    torch.manual_seed(0)
+    sizes = [10, 20, 30, 40, 1]
+    layers: list[torch.nn.Module] = []
+    for a, b in itertools.pairwise(sizes):
+        layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+    net = torch.nn.Sequential(*layers[:-1])
+    x = torch.randn(100, 10)
+    y = torch.randn(100, 1)
+
+    def loss(x, y):
+        return torch.nn.functional.mse_loss(net(x), y)
+
+    return loss, [x, y]
+
+
+WORKLOADS: dict[str, Callable[[], tuple[Callable[..., Any], list[Any]]]] = {
+    "chain 1000 ops": lambda: chain(1000),
+    "random DAG 1000 ops": lambda: random_dag(1000),
+    "MLP 10-20-30-40-1, batch 100": mlp,
+    "chain 20000 ops": lambda: chain(20000),
+}
+
+# ----------------------------------------------------------------------------- measures
+
+
+def _leaves(args: list[Any]) -> list[torch.Tensor]:
+    out = []
+    for a in args:
+        if isinstance(a, torch.Tensor):
+            out.append(a)
+        else:
+            out.append(torch.tensor(float(a), dtype=torch.float64, requires_grad=True))
+    return out
+
+
+def plain(func: Callable[..., Any], args: list[Any]) -> None:
+    leaves = _leaves(args)
+    out = func(*leaves)
+    params = [t for t in leaves if t.requires_grad]
+    torch.autograd.grad(out, params or list(_params_of(func)), allow_unused=True)
+
+
+def _params_of(func: Callable[..., Any]) -> Any:
+    for cell in getattr(func, "__closure__", None) or ():
+        obj = cell.cell_contents
+        if isinstance(obj, torch.nn.Module):
+            yield from obj.parameters()
+
+
+def capture(func: Callable[..., Any], args: list[Any]) -> None:
+    TorchGraph(func, args)
+
+
+def torchviz(func: Callable[..., Any], args: list[Any]) -> None:
+    from torchviz import make_dot
+
+    out = func(*_leaves(args))
+    make_dot(out)
+
+
+def best_of(fn: Callable[[], None], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def held_mb(workload: str, mode: str) -> float:
+    """Memory (MB) a fresh subprocess holds after one workload, its result kept alive.
+
+    Resident memory after minus before, read from /proc/self/statm, so import-time peaks do not
+    hide the workload. ``plain`` keeps the output (and so the autograd graph with its saved
+    tensors) and the gradients; ``capture`` keeps the TorchGraph.
+    """
+    code = (
+        "import gc, os, sys; sys.path.insert(0, 'bench'); import capture as c\n"
+        "def rss(): return int(open('/proc/self/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE')\n"
+        f"f, a = c.WORKLOADS[{workload!r}]()\n"
+        "c.plain(*c.WORKLOADS['chain 1000 ops']()); c.capture(*c.WORKLOADS['chain 1000 ops']())\n"
+        "gc.collect(); before = rss()\n"
+        f"kept = getattr(c, {mode!r} + '_kept')(f, a)\n"
+        "gc.collect(); print((rss() - before) / 2**20)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def plain_kept(func: Callable[..., Any], args: list[Any]) -> Any:
+    leaves = _leaves(args)
+    out = func(*leaves)
+    params = [t for t in leaves if t.requires_grad] or list(_params_of(func))
+    grads = torch.autograd.grad(out, params, allow_unused=True, retain_graph=True)
+    return out, grads
+
+
+def capture_kept(func: Callable[..., Any], args: list[Any]) -> Any:
+    return TorchGraph(func, args)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="skip the 20,000-op chain")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", help="also write the rows to this JSON file")
+    ns = parser.parse_args()
+    try:
+        import torchviz as _tv  # noqa: F401
+
+        have_torchviz = True
+    except ImportError:
+        have_torchviz = False
+
+    rows = []
+    for name, make in WORKLOADS.items():
+        if ns.quick and "20000" in name:
+            continue
+        func, args = make()
+        capture(func, args)  # warm up caches and lazy imports
+        repeat = 1 if "20000" in name else ns.repeat
+        t_plain = best_of(lambda: plain(func, args), repeat)
+        t_cap = best_of(lambda: capture(func, args), repeat)
+        t_viz: float | str | None = None
+        if have_torchviz:
+            try:
+                t_viz = best_of(lambda: torchviz(func, args), repeat)
+            except RecursionError:
+                t_viz = "RecursionError"
+        m_plain = held_mb(name, "plain")
+        m_cap = held_mb(name, "capture")
+        rows.append(
+            {
+                "workload": name,
+                "plain_s": t_plain,
+                "capture_s": t_cap,
+                "torchviz_s": t_viz,
+                "plain_mb": m_plain,
+                "capture_mb": m_cap,
+            }
+        )
+
+    print(
+        "| workload | plain fwd+bwd | graphanim capture | ÷ plain | torchviz make_dot (fwd + graph) "
+        "| ÷ torchviz | memory plain | memory capture | ÷ plain |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        tv = r["torchviz_s"]
+        if isinstance(tv, float):
+            viz, viz_ratio = f"{tv * 1e3:.1f} ms", f"{r['capture_s'] / tv:.2f}×"
+        else:
+            viz, viz_ratio = tv or "n/a", "n/a"
+        mem_ratio = r["capture_mb"] / r["plain_mb"] if r["plain_mb"] > 1 else float("nan")
+        print(
+            f"| {r['workload']} | {r['plain_s'] * 1e3:.1f} ms | {r['capture_s'] * 1e3:.1f} ms "
+            f"| {r['capture_s'] / r['plain_s']:.2f}× | {viz} | {viz_ratio} "
+            f"| {r['plain_mb']:.1f} MB | {r['capture_mb']:.1f} MB | {mem_ratio:.2f}× |"
+        )
+    print(
+        "\nTarget: capture ≤ 3× plain forward+backward at 1000 ops; memory ≤ ~2× on the 20,000-op chain."
+    )
+    if ns.json:
+        with open(ns.json, "w") as fh:
+            json.dump(rows, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
