@@ -820,6 +820,22 @@ def _build(
         k = _key(t)
         key_names.setdefault(k, nm)
 
+    dtype_names: dict[Any, str] = {}
+    snapshots = rec.snapshots
+
+    def grad_of(k: Key) -> torch.Tensor | None:
+        if not backward:
+            return None
+        if k[0] == "leaf":
+            leaf_t = rec.keep.get(k[1])
+            return _plain(leaf_grads.get(id(leaf_t))) if leaf_t is not None else None
+        if k[0] == "const":
+            return None
+        f = fired.get(k[0])
+        if f is None or k[1] >= len(f[1]):
+            return None
+        return _plain(f[1][k[1]])
+
     def value_node(k: Key, kind: str, default: str) -> Node:
         node = by_key.get(k)
         if node is not None:
@@ -835,17 +851,36 @@ def _build(
             elif t is not None:
                 name = _object_name(t, func, [], [])
         name = unique(name or default)
-        snap = rec.snapshots.get(k)
-        node = Node(
-            id=f"n{len(nodes)}",
-            name=name,
-            label=plain_text(name),
-            kind=kind,
-            value=snap,
-            shape=tuple(snap.shape) if snap is not None else (),
-            dtype=str(snap.dtype).replace("torch.", "") if snap is not None else None,
-            attrs=attrs,
-        )
+        snap = snapshots.get(k)
+        if snap is not None:
+            dt = dtype_names.get(snap.dtype)
+            if dt is None:
+                dt = dtype_names[snap.dtype] = str(snap.dtype).replace("torch.", "")
+            node = Node(
+                f"n{len(nodes)}",
+                name,
+                plain_text(name),
+                kind,
+                snap,
+                grad_of(k),
+                tuple(snap.shape),
+                None,
+                dt,
+                attrs,
+            )
+        else:
+            node = Node(
+                f"n{len(nodes)}",
+                name,
+                plain_text(name),
+                kind,
+                None,
+                grad_of(k),
+                (),
+                None,
+                None,
+                attrs,
+            )
         nodes.append(node)
         by_key[k] = node
         return node
@@ -859,6 +894,7 @@ def _build(
             node = value_node(k, "input" if a.requires_grad else "constant", nm)
             input_ids.append(node.id)
 
+    kinds = {"leaf": "input", "const": "constant"}
     op_of_call: dict[int, Node] = {}
     for call in calls:
         operand_nodes: list[Node] = []
@@ -866,37 +902,36 @@ def _build(
             if kind == "n":
                 text = format_number(float(k))
                 c = Node(
-                    id=f"n{len(nodes)}",
-                    name=unique(text),
-                    label=plain_text(text),
-                    kind="constant",
-                    value=scalar_value(k),
-                    shape=(),
-                    dtype="float64",
-                    attrs={"scalar": True},
+                    f"n{len(nodes)}",
+                    unique(text),
+                    plain_text(text),
+                    "constant",
+                    scalar_value(k),
+                    None,
+                    (),
+                    None,
+                    "float64",
+                    {"scalar": True},
                 )
                 nodes.append(c)
                 operand_nodes.append(c)
             else:
-                kind_of = "value"
-                if k[0] == "leaf":
-                    kind_of = "input"
-                elif k[0] == "const":
-                    kind_of = "constant"
-                operand_nodes.append(value_node(k, kind_of, "value"))
+                operand_nodes.append(value_node(k, kinds.get(k[0], "value"), "value"))
         attrs = dict(call.attrs)
         if call.module is not None and id(call.module) in module_of:
             attrs["module"] = module_of[id(call.module)]
         op_node = Node(
-            id=f"n{len(nodes)}", name=call.op, label=call.label, kind="op", op=call.op, attrs=attrs
+            f"n{len(nodes)}", call.op, call.label, "op", None, None, (), call.op, None, attrs
         )
         nodes.append(op_node)
         op_of_call[id(call)] = op_node
+        in_grads = _operand_grads(call, fired) if backward else {}
+        op_id = op_node.id
         for i, src in enumerate(operand_nodes):
-            edges.append(Edge(src.id, op_node.id, None, i))
+            edges.append(Edge(src.id, op_id, in_grads.get(i), i))
         for j, k in enumerate(call.outputs):
             out_node = value_node(k, "value", call.op)
-            edges.append(Edge(op_node.id, out_node.id, None, j))
+            edges.append(Edge(op_id, out_node.id, out_node.grad, j))
 
     output_ids: list[str] = []
     for k in out_keys:
@@ -905,58 +940,8 @@ def _build(
             node.kind = "output"
         output_ids.append(node.id)
 
-    # ---- gradients -----------------------------------------------------------------------
     backward_ids: list[str] = []
     if backward:
-        op_ids = {n.id for n in op_of_call.values()}
-        for k, node in by_key.items():
-            if k[0] == "leaf":
-                leaf_t = rec.keep.get(k[1])
-                g = leaf_grads.get(id(leaf_t)) if leaf_t is not None else None
-                node.grad = _plain(g)
-            elif k[0] != "const":
-                f = fired.get(k[0])
-                if f is not None:
-                    g = f[1][k[1]] if k[1] < len(f[1]) else None
-                    node.grad = _plain(g)
-        edge_at = {(e.dst, e.index): e for e in edges}
-        out_edge = {(e.src, e.index): e for e in edges if e.src in op_ids}
-        for call in calls:
-            op_node = op_of_call[id(call)]
-            for j, k in enumerate(call.outputs):
-                out_edge[(op_node.id, j)].grad = by_key[k].grad
-            crossings: dict[Key, list[Any]] = {}
-            internal = set(call.internal)
-            for node in call.internal:
-                f = fired.get(node)
-                for i, (nxt, nr) in enumerate(node.next_functions):
-                    if nxt is None or nxt in internal:
-                        continue
-                    if hasattr(nxt, "variable"):
-                        key: Key = ("leaf", id(nxt.variable))
-                    else:
-                        key = (nxt, nr)
-                    g = f[0][i] if f is not None and i < len(f[0]) else None
-                    crossings.setdefault(key, []).append(g)
-            positions: dict[Key, list[int]] = {}
-            for i, (kind, k) in enumerate(call.operands):
-                if kind == "t":
-                    positions.setdefault(k, []).append(i)
-            for key, gs in crossings.items():
-                pos = positions.get(key)
-                if not pos:
-                    continue
-                if len(gs) == len(pos):
-                    pairs = list(zip(pos, gs))
-                else:
-                    present = [g for g in gs if g is not None]
-                    total = None
-                    for g in present:
-                        total = g if total is None else total + g
-                    pairs = [(pos[0], total)]
-                for i, g in pairs:
-                    e = edge_at[(op_node.id, i)]
-                    e.grad = _plain(g)
         order_call: dict[Any, _Call] = {}
         for call in calls:
             for node in call.internal:
@@ -977,6 +962,48 @@ def _build(
         backward_order=backward_ids,
         parameters=params_ids,
     )
+
+
+def _operand_grads(call: _Call, fired: dict[Any, tuple[Any, Any]]) -> dict[int, Any]:
+    """Gradient flowing into each tensor operand position of ``call``.
+
+    The autograd nodes the op created (``call.internal``) hand gradients to nodes outside it; each
+    such crossing is matched to the operand position holding that value. A value used in several
+    positions (``x * x``) gets one crossing per position, in order; if the op's internals merged
+    them, the sum goes to the first position.
+    """
+    internal = call.internal
+    single = len(internal) == 1
+    crossings: dict[Key, list[Any]] = {}
+    for node in internal:
+        f = fired.get(node)
+        grads_in = f[0] if f is not None else ()
+        for i, (nxt, nr) in enumerate(node.next_functions):
+            if nxt is None or (not single and nxt in internal):
+                continue
+            key: Key = ("leaf", id(nxt.variable)) if hasattr(nxt, "variable") else (nxt, nr)
+            g = grads_in[i] if i < len(grads_in) else None
+            lst = crossings.get(key)
+            if lst is None:
+                crossings[key] = [g]
+            else:
+                lst.append(g)
+    out: dict[int, Any] = {}
+    operands = call.operands
+    for key, gs in crossings.items():
+        pos = [i for i, (kind, k) in enumerate(operands) if kind == "t" and k == key]
+        if not pos:
+            continue
+        if len(gs) == len(pos):
+            for i, g in zip(pos, gs):
+                out[i] = _plain(g)
+        else:
+            total = None
+            for g in gs:
+                if g is not None:
+                    total = g if total is None else total + g
+            out[pos[0]] = _plain(total)
+    return out
 
 
 def _plain(g: torch.Tensor | None) -> torch.Tensor | None:
