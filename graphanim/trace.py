@@ -203,7 +203,7 @@ class _Recorder:
         A frame object that outlives its call keeps its final locals, so holding it is enough: no
         trace function is needed (``sys.settrace`` would slow every Python call down).
         """
-        f = sys._getframe(2)
+        f: types.FrameType | None = sys._getframe(2)
         found = None
         while f is not None and f is not self.stop:
             if f.f_code is self.code:
