@@ -128,6 +128,8 @@ class Graph:
         self.parameters: dict[str, Node] = {self._by_id[i].name: self._by_id[i] for i in parameters}
         self.outputs: list[Node] = [self._by_id[i] for i in outputs]
         self.backward_order: list[Node] = [self._by_id[i] for i in backward_order]
+        #: the seeds of the backward pass, one per output (``None`` where none was seeded)
+        self.seeds: list[Any] = []
         self._index()
 
     def _index(self) -> None:

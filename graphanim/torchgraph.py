@@ -68,6 +68,7 @@ class TorchGraph(Graph):
         # adopt the captured graph's data as is (it is already indexed)
         self.__dict__.update(captured.__dict__)
         self.func = func
+        self.args = list(args)
         self.has_backward = backward
         self._layouts: dict[Any, Positions] = {}
 
@@ -103,7 +104,9 @@ class TorchGraph(Graph):
         """Draw the graph; see :func:`graphanim.render.plot` for the visual encoding."""
         from .render import plot
 
-        return plot(
+        if ax is None:
+            _resolve_backend()
+        fig = plot(
             self,
             with_all,
             values=values,
@@ -114,6 +117,9 @@ class TorchGraph(Graph):
             figsize=figsize,
             **kwargs,
         )
+        if ax is None:
+            _show_once_in_notebooks(fig)
+        return fig
 
     def save(
         self, path: str | os.PathLike[str], *, dpi: float | None = None, **plot_kwargs: Any
@@ -134,6 +140,43 @@ class TorchGraph(Graph):
 
         return to_png_bytes(self)
 
+    # -- the chain rule, explained and checked ------------------------------------------------
+    def explain(self, key: str | Any, *, max_paths: int = 12) -> Any:
+        """Why ``grad(key)`` has its value: the chain rule as a sum over paths.
+
+        See :func:`graphanim.explain.explain`. ``str()`` of the result is plain text such as
+        ``∂e/∂b = ∂e/∂c·∂c/∂b + ∂e/∂d·∂d/∂b = 2·1 + 3·1 = 5``; in a notebook it shows as LaTeX.
+        """
+        from .explain import explain
+
+        return explain(self, key, max_paths=max_paths)
+
+    def check(self, eps: float = 1e-6, *, atol: float = 1e-5, rtol: float = 1e-4) -> Any:
+        """Finite-difference gradients of every input next to autograd's (re-runs ``func``).
+
+        Returns a :class:`graphanim.explain.GradCheck`: ``.ok``, ``.rows``, a printable table.
+        A custom Function with a wrong ``backward`` shows up here as a mismatch.
+        """
+        from .explain import check
+        from .trace import _as_input
+
+        if not self.has_backward:
+            raise ValueError(
+                "check() compares with the recorded gradients: capture with backward=True"
+            )
+        names = list(self.inputs)
+        values = []
+        it = iter(names)
+        for a in self.args:
+            v = _as_input(a, "arg")
+            if hasattr(v, "detach"):
+                name = next(it, None)
+                node = self.inputs.get(name) if name is not None else None
+                if node is not None and node.kind == "input":
+                    v = v.detach().double()
+            values.append(v)
+        return check(self, self.func, values, self.seeds, eps=eps, atol=atol, rtol=rtol)
+
     # -- animation ----------------------------------------------------------------------------
     def animate(
         self,
@@ -148,3 +191,54 @@ class TorchGraph(Graph):
         from .animation import Animation
 
         return Animation(self, direction, fps=fps, layout=layout, theme=theme, **kwargs)
+
+
+def _show_once_in_notebooks(fig: Figure) -> None:
+    """Avoid the double picture of ``graph.plot()`` as the last line of a notebook cell.
+
+    The inline backend shows every open pyplot figure when the cell ends, and IPython also shows
+    the returned Figure. Whichever comes first shows the picture and releases the figure from
+    pyplot, so the other finds nothing left to show.
+    """
+    import sys
+
+    if "IPython" not in sys.modules:
+        return
+
+    def _ipython_display_() -> None:
+        import io
+
+        import matplotlib.pyplot as plt
+        from IPython.display import Image, display
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        display(Image(buf.getvalue()))
+        plt.close(fig)
+
+    fig._ipython_display_ = _ipython_display_  # type: ignore[attr-defined]
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None:
+        # drawing ran inside graphanim's own rc context; tell the inline backend afresh that a
+        # figure awaits showing at the end of the cell
+        plt.draw_if_interactive()
+
+
+def _resolve_backend() -> None:
+    """Let matplotlib pick its backend (and IPython switch on inline mode) before drawing.
+
+    pyplot loads its backend module lazily, at the first figure. The inline backend switches
+    interactive mode on as it loads; if that happened inside graphanim's rc context, the flag would
+    be undone when the context ends, and later figures would no longer show at the end of a cell.
+    """
+    import sys
+
+    if "IPython" in sys.modules:
+        import matplotlib.pyplot as plt
+
+        load = getattr(plt, "_get_backend_mod", None)
+        if load is not None:
+            load()
+        else:  # pragma: no cover - older matplotlib
+            plt.close(plt.figure())
+

@@ -690,6 +690,7 @@ def _trace(
     fired: dict[Any, tuple[Any, Any]] = {}
     fire_order: list[Any] = []
     leaf_grads: dict[int, torch.Tensor | None] = {}
+    seeds: list[torch.Tensor | None] = [None] * len(outs)
     if backward:
         seeds = _seeds(grad_outputs, outs)
         handles = []
@@ -727,7 +728,7 @@ def _trace(
             for h in handles:
                 h.remove()
 
-    return _build(
+    graph = _build(
         func,
         wrapped,
         in_names,
@@ -741,6 +742,8 @@ def _trace(
         leaf_grads,
         backward,
     )
+    graph.seeds = list(seeds)
+    return graph
 
 
 def _module_hooks(rec: _Recorder) -> list[Any]:
