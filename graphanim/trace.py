@@ -179,6 +179,7 @@ class _Call:
     module: str | None = None
     seq: int = 0
     internal: list[Any] = field(default_factory=list)  # autograd nodes this op created
+    saved: list[Key] = field(default_factory=list)  # values its backward reads (saved tensors)
 
 
 class _Recorder:
@@ -693,6 +694,7 @@ def _trace(
     seeds: list[torch.Tensor | None] = [None] * len(outs)
     if backward:
         seeds = _seeds(grad_outputs, outs)
+        _read_saved(calls)  # before backward frees them
         handles = []
 
         def hook_for(node: Any) -> Callable[..., None]:
@@ -744,6 +746,49 @@ def _trace(
     )
     graph.seeds = list(seeds)
     return graph
+
+
+_SAVED_ATTRS: dict[type, tuple[str, ...]] = {}
+
+
+def _saved_attrs(node: Any) -> tuple[str, ...]:
+    names = _SAVED_ATTRS.get(type(node))
+    if names is None:
+        names = tuple(
+            a
+            for a in dir(node)
+            if a.startswith("_saved_") and not a.endswith(("_sizes", "_strides", "_size"))
+        )
+        _SAVED_ATTRS[type(node)] = names
+    return names
+
+
+def _read_saved(calls: list[_Call]) -> None:
+    """Record, per op, which of its operands and outputs autograd saved for its backward."""
+    for call in calls:
+        order = [k for kind, k in call.operands if kind == "t"] + list(call.outputs)
+        known = set(order)
+        found: list[Key] = []
+        for node in call.internal:
+            values: list[Any] = []
+            for attr in _saved_attrs(node):
+                try:
+                    values.append(getattr(node, attr))
+                except RuntimeError:  # freed, or not materialised
+                    continue
+            if hasattr(node, "saved_tensors"):  # a custom Function's ctx.save_for_backward
+                try:
+                    values.extend(node.saved_tensors)
+                except RuntimeError:
+                    pass
+            for v in values:
+                for t in v if isinstance(v, (list, tuple)) else (v,):
+                    if isinstance(t, torch.Tensor):
+                        k = _key(t)
+                        if k in known and k not in found:
+                            found.append(k)
+        found.sort(key=order.index)
+        call.saved = found
 
 
 def _module_hooks(rec: _Recorder) -> list[Any]:
@@ -921,6 +966,8 @@ def _build(
             else:
                 operand_nodes.append(value_node(k, kinds.get(k[0], "value"), "value"))
         attrs = dict(call.attrs)
+        if call.saved:
+            attrs["saved"] = call.saved  # keys for now; node ids once every value has a node
         if call.module is not None and id(call.module) in module_of:
             attrs["module"] = module_of[id(call.module)]
         op_node = Node(
@@ -935,6 +982,10 @@ def _build(
         for j, k in enumerate(call.outputs):
             out_node = value_node(k, "value", call.op)
             edges.append(Edge(op_id, out_node.id, out_node.grad, j))
+
+    for op_node in op_of_call.values():
+        if "saved" in op_node.attrs:
+            op_node.attrs["saved"] = [by_key[k].id for k in op_node.attrs["saved"] if k in by_key]
 
     output_ids: list[str] = []
     for k in out_keys:

@@ -527,3 +527,18 @@ def test_random_expression_graphs_match_torch(program):
         if node.kind in ("input", "value") and node.grad is not None:
             contributions = [e.grad for e in g.out_edges(node.id) if e.grad is not None]
             assert torch.allclose(sum(contributions), node.grad, rtol=0, atol=1e-12), (src, node)
+
+
+def test_saved_tensors_are_recorded_per_op():
+    def f(x, y):
+        a = x * y
+        b = torch.sin(a)
+        c = torch.tanh(b)
+        s = Sigmoid.apply(c)
+        return s + x
+
+    g = TorchGraph(f, [1.0, 2.0])
+    saved = {op.op: [g[i].name for i in op.attrs.get("saved", [])] for op in g.ops}
+    # mul reads both operands, sin its input, tanh its result, add nothing;
+    # the custom sigmoid saved its own output with ctx.save_for_backward
+    assert saved == {"mul": ["x", "y"], "sin": ["a"], "tanh": ["c"], "Sigmoid": ["s"], "add": []}
