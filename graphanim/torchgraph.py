@@ -104,8 +104,6 @@ class TorchGraph(Graph):
         """Draw the graph; see :func:`graphanim.render.plot` for the visual encoding."""
         from .render import plot
 
-        if ax is None:
-            _resolve_backend()
         fig = plot(
             self,
             with_all,
@@ -222,23 +220,4 @@ def _show_once_in_notebooks(fig: Figure) -> None:
         # drawing ran inside graphanim's own rc context; tell the inline backend afresh that a
         # figure awaits showing at the end of the cell
         plt.draw_if_interactive()
-
-
-def _resolve_backend() -> None:
-    """Let matplotlib pick its backend (and IPython switch on inline mode) before drawing.
-
-    pyplot loads its backend module lazily, at the first figure. The inline backend switches
-    interactive mode on as it loads; if that happened inside graphanim's rc context, the flag would
-    be undone when the context ends, and later figures would no longer show at the end of a cell.
-    """
-    import sys
-
-    if "IPython" in sys.modules:
-        import matplotlib.pyplot as plt
-
-        load = getattr(plt, "_get_backend_mod", None)
-        if load is not None:
-            load()
-        else:  # pragma: no cover - older matplotlib
-            plt.close(plt.figure())
 

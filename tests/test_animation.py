@@ -1,0 +1,274 @@
+"""Animation end to end: frames drawn by the Scene and written as GIF/MP4/HTML/PNG folders."""
+
+from __future__ import annotations
+
+import base64
+import gc
+import io
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from graphanim import TorchGraph, trackable_function, writers
+from graphanim.animation import Animation
+from graphanim.writers import FFmpegNotFoundError
+
+needs_ffmpeg = pytest.mark.skipif(writers.find_ffmpeg() is None, reason="no ffmpeg found")
+
+DPI = 40  # small frames keep the tests fast
+
+
+@trackable_function
+class Sigmoid(torch.autograd.Function):
+    name = r"$\sigma$"
+
+    @staticmethod
+    def forward(ctx, x):
+        y = 1 / (1 + torch.exp(-x))
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * y * (1 - y)
+
+
+def lecture_product(a, b):
+    c = a + b
+    d = b + 1
+    return c * d
+
+
+def lecture_chain(x, y, z):
+    u = x**2
+    v = u + y
+    w = z * v
+    return w**2
+
+
+LECTURES = {
+    "product": (lecture_product, [2.0, 1.0]),
+    "chain": (lecture_chain, [1.0, 2.0, 4.0]),
+    "max": (lambda x0, w0, x1, w1, w2: 1 / (-torch.max(torch.exp(x0 * w0 + x1 * w1), w2)),
+            [4.0, 1.0, -2.0, 2.0, 0.5]),
+    "sin": (lambda a, x, c: torch.sin(a * x + c), [3.0, 2.0, 4.0]),
+    "linear": (lambda x, y: 2 * x + y, [1.0, 3.0]),
+    "sigmoid": (lambda x, w: Sigmoid.apply(x * w), [0.5, 2.0]),
+}
+
+
+@pytest.fixture(scope="module")
+def graphs() -> dict[str, TorchGraph]:
+    return {name: TorchGraph(f, args) for name, (f, args) in LECTURES.items()}
+
+
+@pytest.fixture(scope="module")
+def product(graphs) -> TorchGraph:
+    return graphs["product"]
+
+
+# -- the object ---------------------------------------------------------------------------------
+
+
+def test_animation_counts_and_options(product) -> None:
+    anim = product.animate("both", fps=5, dpi=DPI, figsize=(4, 3))
+    assert isinstance(anim, Animation)
+    assert anim.frames == len(anim.frame_data) == 2 + 3 + 1 + 3
+    assert (anim.fps, anim.dpi, anim.figsize, anim.theme) == (5.0, DPI, (4.0, 3.0), "light")
+    assert anim.frame_rgb(0).shape == (120, 160, 3)
+    assert "9 frames" in repr(anim)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"direction": "up"}, "unknown direction"),
+        ({"fps": 0}, "fps"),
+        ({"dpi": -1}, "dpi"),
+        ({"figsize": (4,)}, "figsize"),
+        ({"theme": "neon"}, "unknown theme"),
+    ],
+)
+def test_bad_options_fail_at_once(product, kwargs, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        Animation(product, **kwargs)
+
+
+def test_labels_option_reaches_the_scene(product) -> None:
+    bare = Animation(product, "forward", dpi=DPI, labels=False).frame_rgb(1)
+    full = Animation(product, "forward", dpi=DPI, labels=True).frame_rgb(1)
+    assert bare.shape == full.shape
+    assert (bare != full).any()
+
+
+def test_one_layout_for_every_frame(product) -> None:
+    anim = Animation(product, "both", dpi=DPI)
+    assert anim.positions == product.layout()
+    moved = {k: (x, -y) for k, (x, y) in product.layout().items()}
+    assert Animation(product, layout=moved, dpi=DPI).positions == moved
+
+
+# -- files --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(LECTURES))
+def test_gif_of_each_lecture_graph(tmp_path: Path, graphs, name: str) -> None:
+    anim = graphs[name].animate("both", fps=4, dpi=DPI)
+    out = anim.save(tmp_path / f"{name}.gif")
+    with Image.open(out) as im:
+        assert im.n_frames == anim.frames
+        assert im.info["loop"] == 0
+        durations = set()
+        for k in range(im.n_frames):
+            im.seek(k)
+            durations.add(im.info["duration"])
+        assert durations == {250}
+        # The last frame read back is the hold frame as drawn (one shared palette: close).
+        last = np.asarray(im.convert("RGB")).astype(int)
+    assert np.abs(last - anim.frame_rgb(anim.frames - 1)).mean() < 2
+
+
+@needs_ffmpeg
+@pytest.mark.ffmpeg
+@pytest.mark.parametrize("name", list(LECTURES))
+def test_mp4_of_each_lecture_graph(tmp_path: Path, graphs, name: str) -> None:
+    import imageio.v3 as iio
+
+    anim = graphs[name].animate("both", fps=4, dpi=DPI)
+    out = anim.save(tmp_path / f"{name}.mp4")
+    with warnings.catch_warnings():  # imageio-ffmpeg leaves its pipes to the collector
+        warnings.simplefilter("ignore", ResourceWarning)
+        video = iio.imread(out, plugin="FFMPEG")
+        gc.collect()
+    assert video.shape[0] == anim.frames
+    h, w = video.shape[1:3]
+    assert h % 2 == 0 and w % 2 == 0
+    assert (w, h) == anim.frame_rgb(0).shape[1::-1]
+
+
+def test_html_player_embeds_every_frame(tmp_path: Path, product) -> None:
+    anim = product.animate("backward", dpi=DPI)
+    text = anim.save(tmp_path / "p.html").read_text(encoding="utf-8")
+    assert re.search(r"https?://", text) is None
+    frames = re.findall(r'^"([A-Za-z0-9+/=]+)",$', text, flags=re.M)
+    assert len(frames) == anim.frames
+    with Image.open(io.BytesIO(base64.b64decode(frames[2]))) as im:
+        np.testing.assert_array_equal(np.asarray(im.convert("RGB")), anim.frame_rgb(2))
+    for control in ("ga-play", "ga-prev", "ga-next", 'type="range"'):
+        assert control in text
+
+
+def test_repr_html_is_the_player(product) -> None:
+    anim = product.animate("forward", dpi=DPI)
+    first, second = anim._repr_html_(), anim._repr_html_()
+    assert "graphanim-player" in first and "<script>" in first
+    assert re.search(r"https?://", first) is None
+    ids = [re.search(r'id="([^"]+)"', t).group(1) for t in (first, second)]
+    assert ids[0] != ids[1]  # two displays in one notebook stay independent
+    assert anim.to_html() == anim.to_html()
+
+
+def test_folder_of_pngs(tmp_path: Path, product) -> None:
+    anim = product.animate("backward", dpi=DPI)
+    anim.save(str(tmp_path / "slides") + "/")
+    names = sorted(p.name for p in (tmp_path / "slides").iterdir())
+    assert names == [f"frame_{i:04d}.png" for i in range(anim.frames)]
+    with Image.open(tmp_path / "slides" / "frame_0003.png") as im:
+        np.testing.assert_array_equal(np.asarray(im), anim.frame_rgb(3))
+
+
+def test_same_input_same_bytes(tmp_path: Path, product) -> None:
+    a = product.animate("both", dpi=DPI).save(tmp_path / "a.gif")
+    b = product.animate("both", dpi=DPI).save(tmp_path / "b.gif")
+    assert a.read_bytes() == b.read_bytes()
+
+
+# -- what the frames look like ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["product", "chain", "max"])
+def test_consecutive_frames_differ_only_locally(graphs, name: str) -> None:
+    from graphanim.render import Scene
+
+    anim = Animation(graphs[name], "both", dpi=60)
+    scene = Scene(graphs[name], anim.positions, dpi=60)
+    previous, before = None, None
+    for frame in anim.frame_data:
+        scene.show(frame)
+        rgb = scene.rgb()
+        if previous is not None:
+            changed = np.any(rgb != previous, axis=2).mean()
+            # Highlights, texts and the caption change; nothing moves. Between two op steps
+            # only the neighbourhood of the op and the caption; at a title more styles reset.
+            steps = {before.phase, frame.phase} <= {"forward", "backward"}
+            assert changed < (0.12 if steps else 0.25), (frame.index, changed)
+        previous, before = rgb, frame
+
+
+def test_dark_theme_changes_the_background(product) -> None:
+    light = Animation(product, dpi=DPI).frame_rgb(0)
+    dark = Animation(product, theme="dark", dpi=DPI).frame_rgb(0)
+    assert light[1, 1].sum() > dark[1, 1].sum()
+
+
+# -- failures -----------------------------------------------------------------------------------
+
+
+def _no_drawing(monkeypatch) -> None:
+    def refuse(self):
+        raise AssertionError("a frame was drawn")
+
+    monkeypatch.setattr(Animation, "_scene", refuse)
+
+
+def test_missing_ffmpeg_fails_before_drawing(tmp_path: Path, product, monkeypatch) -> None:
+    anim = product.animate("both", dpi=DPI)
+    monkeypatch.setattr(writers, "find_ffmpeg", lambda: None)
+    _no_drawing(monkeypatch)
+    with pytest.raises(FFmpegNotFoundError, match=r"ffmpeg.*\.gif"):
+        anim.save(tmp_path / "x.mp4")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_suffix_fails_before_drawing(tmp_path: Path, product, monkeypatch) -> None:
+    anim = product.animate(dpi=DPI)
+    _no_drawing(monkeypatch)
+    with pytest.raises(ValueError, match=r"'\.avi'.*\.gif"):
+        anim.save(tmp_path / "x.avi")
+    with pytest.raises(ValueError, match="script"):
+        anim.save(tmp_path / "script.py")
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".html", pytest.param(".mp4", marks=needs_ffmpeg)])
+def test_failure_while_drawing_keeps_the_old_file(tmp_path: Path, product, monkeypatch,
+                                                   suffix: str) -> None:
+    from graphanim import render
+
+    target = tmp_path / f"old{suffix}"
+    target.write_bytes(b"previous")
+    calls = {"n": 0}
+    original = render.Scene.show
+
+    def flaky(self, frame):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise KeyboardInterrupt
+        return original(self, frame)
+
+    monkeypatch.setattr(render.Scene, "show", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        product.animate("both", dpi=DPI).save(target)
+    assert target.read_bytes() == b"previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]
+
+
+def test_backward_without_backward_pass(product) -> None:
+    g = TorchGraph(lecture_product, [2.0, 1.0], backward=False)
+    with pytest.raises(ValueError, match="backward=True"):
+        g.animate("backward")
