@@ -130,6 +130,10 @@ class Graph:
         self.backward_order: list[Node] = [self._by_id[i] for i in backward_order]
         #: the seeds of the backward pass, one per output (``None`` where none was seeded)
         self.seeds: list[Any] = []
+        #: module path -> class name of the nn.Modules whose ops are in the graph ("" is the root
+        #: when ``func`` itself is a module); op nodes name their innermost module in
+        #: ``attrs["module"]``
+        self.modules: dict[str, str] = {}
         self._index()
 
     def _index(self) -> None:

@@ -852,6 +852,7 @@ def _build(
         if isinstance(a, torch.Tensor):
             key_names.setdefault(_key(a), nm)
     module_of: dict[int, str] = {}
+    module_class: dict[str, str] = {}  # module path -> class name, in named_modules() order
     params: dict[int, str] = {}
     roots = list(rec.root_modules)
     if isinstance(func, torch.nn.Module) and all(m is not func for m in roots):
@@ -859,7 +860,9 @@ def _build(
     for mod in roots:
         prefix = "" if mod is func else _object_name(mod, func, wrapped, in_names)
         for path, m in mod.named_modules():
-            module_of.setdefault(id(m), ".".join(p for p in (prefix, path) if p))
+            full = ".".join(p for p in (prefix, path) if p)
+            if module_of.setdefault(id(m), full) == full:
+                module_class.setdefault(full, type(m).__name__)
         for path, p in list(mod.named_parameters()) + list(mod.named_buffers()):
             params.setdefault(id(p), ".".join(x for x in (prefix, path) if x))
     for nm, t in local_names.items():
@@ -1008,7 +1011,7 @@ def _build(
                 backward_ids.append(op_of_call[id(ran)].id)
 
     params_ids = [n.id for n in nodes if n.attrs.get("parameter")]
-    return Graph(
+    graph = Graph(
         nodes,
         edges,
         inputs=input_ids,
@@ -1016,6 +1019,13 @@ def _build(
         backward_order=backward_ids,
         parameters=params_ids,
     )
+    used = {n.attrs["module"] for n in nodes if "module" in n.attrs}
+    graph.modules = {
+        path: cls
+        for path, cls in module_class.items()
+        if any(u == path or u.startswith(path + ".") for u in used) or path == ""
+    }
+    return graph
 
 
 def _operand_grads(call: _Call, fired: dict[Any, tuple[Any, Any]]) -> dict[int, Any]:
