@@ -7,6 +7,7 @@ import inspect
 import math
 import sys
 import types
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,11 @@ from torch.overrides import TorchFunctionMode
 from . import functions as _functions
 from .graph import Edge, Graph, Node, format_number, plain_text
 
-__all__ = ["TraceError", "op_label", "trace"]
+__all__ = ["GraphanimWarning", "TraceError", "op_label", "trace"]
+
+
+class GraphanimWarning(UserWarning):
+    """Something about a capture that a user should know (it still succeeded)."""
 
 
 class TraceError(RuntimeError):
@@ -138,7 +143,9 @@ def _op_name(func: Any) -> tuple[str, bool]:
         name = getattr(owner, "__name__", "get")
     elif name in _DUNDER:
         name, swapped = _DUNDER[name]
-    name = _ALIASES.get(name, name.strip("_") or name)
+    if name.startswith("__") and name.endswith("__") and len(name) > 4:
+        name = name[2:-2]
+    name = _ALIASES.get(name, name)
     result = (name, swapped)
     try:
         _NAME_CACHE[func] = result
@@ -264,7 +271,9 @@ class _Recorder:
         if self.frame is None and self.code is not None:
             self.find_frame()
         op, swapped = _op_name(func)
-        inplace = op[-1] == "_" or op == "setitem" or "out" in kwargs
+        inplace = (
+            op[-1] == "_" or op == "setitem" or "out" in kwargs or kwargs.get("inplace") is True
+        )
         if inplace:
             # the operands' keys change when the op runs: read them first
             pre = self._operands(op, args, kwargs)
@@ -431,6 +440,31 @@ def _as_input(value: Any, name: str) -> Any:
     return value  # modules and other objects are passed through unchanged
 
 
+def _is_compiled(func: Any) -> bool:
+    """True for a ``torch.compile``d function or module."""
+    if hasattr(func, "_torchdynamo_orig_callable") or hasattr(func, "_orig_mod"):
+        return True
+    return type(func).__name__ == "OptimizedModule"
+
+
+def _add_dtype_hint(err: RuntimeError, args: Sequence[Any], wrapped: list[Any]) -> None:
+    """Add a note (the error keeps its type and message) when float64 inputs we made meet
+    float32 weights: the usual cause of dtype errors with modules."""
+    text = str(err)
+    if not hasattr(err, "add_note") or ("dtype" not in text and "scalar type" not in text):
+        return
+    converted = [
+        not isinstance(a, torch.Tensor) and isinstance(w, torch.Tensor) and w.dtype == torch.float64
+        for a, w in zip(args, wrapped)
+    ]
+    if any(converted):
+        err.add_note(
+            "graphanim: numbers, lists and float64 arrays become float64 tensors, and nn.Module "
+            "weights are float32 by default; pass float32 tensors (torch.tensor(..., "
+            "dtype=torch.float32)) or call model.double()"
+        )
+
+
 def _count(v: Any) -> int:
     return len(v) if isinstance(v, (list, tuple)) else 1
 
@@ -449,10 +483,20 @@ def _code_of(func: Any) -> types.CodeType | None:
     return getattr(func, "__code__", None)
 
 
-def _outputs(result: Any, func: Any) -> list[torch.Tensor]:
+def _outputs(result: Any, func: Any) -> tuple[list[torch.Tensor], list[str | None]]:
+    """The output tensors of ``func`` and their names (dict keys, namedtuple fields) if any."""
     where = getattr(func, "__qualname__", type(func).__name__)
     if isinstance(result, torch.Tensor):
-        return [result]
+        return [result], [None]
+    if isinstance(result, dict) and result:
+        items = list(result.items())
+        for k, v in items:
+            if not isinstance(v, torch.Tensor):
+                raise TypeError(
+                    f"output {k!r} of {where} is a {type(v).__name__}, not a torch.Tensor; "
+                    "return tensors only"
+                )
+        return [v for _, v in items], [str(k) for k, _ in items]
     if isinstance(result, (list, tuple)) and result:
         for i, r in enumerate(result):
             if not isinstance(r, torch.Tensor):
@@ -460,8 +504,18 @@ def _outputs(result: Any, func: Any) -> list[torch.Tensor]:
                     f"output {i} of {where} is a {type(r).__name__}, not a torch.Tensor; "
                     "return tensors only"
                 )
-        return list(result)
-    if isinstance(result, (list, tuple)):
+        fields = getattr(type(result), "_fields", None)
+        if fields is None and hasattr(type(result), "n_fields"):  # torch.return_types
+            fields = [f for f in dir(result) if not f.startswith(("_", "n_", "count", "index"))]
+            fields = fields if len(fields) == len(result) else None
+            if fields is not None:  # keep the field order of the structseq
+                fields = sorted(
+                    fields,
+                    key=lambda f: next(i for i, v in enumerate(result) if v is getattr(result, f)),
+                )
+        names: list[str | None] = list(fields) if fields else [None] * len(result)
+        return list(result), names
+    if isinstance(result, (list, tuple, dict)):
         raise TypeError(
             f"{where} returned an empty {type(result).__name__}; return at least one tensor"
         )
@@ -560,8 +614,9 @@ def _node_op_name(node: Any) -> tuple[str, str, dict[str, Any]]:
         if base.endswith(suffix):
             base = base[: -len(suffix)]
             break
-    op = base[:1].lower() + base[1:] if base else name
-    return op, plain_text(base or name), {"autograd": name}
+    # MulBackward0 -> mul, CopySlices -> copy_slices, CompiledFunctionBackward -> compiled_function
+    op = "".join("_" + c.lower() if c.isupper() else c for c in (base or name)).lstrip("_")
+    return op, plain_text(op), {"autograd": name}
 
 
 # --------------------------------------------------------------------------------------------
@@ -609,20 +664,46 @@ def _trace(
     rec = _Recorder()
     rec.code = _code_of(func)
     rec.stop = sys._getframe()
+    compiled = _is_compiled(func)
+    if compiled:
+        warnings.warn(
+            f"{getattr(func, '__qualname__', type(func).__name__)} is torch.compile'd: its ops "
+            "run as one compiled graph and show as one node (capture the original function to "
+            "see them)",
+            GraphanimWarning,
+            stacklevel=3,
+        )
     hooks = _module_hooks(rec)
     _functions._RECORDERS.append(rec)
     try:
-        with torch.enable_grad(), _CaptureMode(rec):
-            result = func(*wrapped)
+        with torch.enable_grad():
+            if compiled:
+                result = func(*wrapped)
+            else:
+                with _CaptureMode(rec):
+                    result = func(*wrapped)
+    except RuntimeError as err:
+        _add_dtype_hint(err, args, wrapped)
+        raise
     finally:
         _functions._RECORDERS.remove(rec)
         for h in hooks:
             h.remove()
         final_locals = dict(rec.frame.f_locals) if rec.frame is not None else {}
         rec.frame = rec.stop = None
-    outs = _outputs(result, func)
+    outs, out_names = _outputs(result, func)
     out_keys = [rec.see(t) for t in outs]
     local_names = {k: v for k, v in final_locals.items() if isinstance(v, torch.Tensor)}
+    no_graph = [t.grad_fn is None and not t.requires_grad for t in outs]
+    for i, t in enumerate(outs):
+        # integer outputs beside differentiable ones (the indices of x.max(0)) are expected
+        if no_graph[i] and (t.is_floating_point() or t.is_complex() or all(no_graph)):
+            warnings.warn(
+                f"output {i} does not depend on any input that requires grad (computed under "
+                "no_grad, detached, or not differentiable): it gets no gradient",
+                GraphanimWarning,
+                stacklevel=3,
+            )
 
     # ---- structure from autograd: which nodes each call created --------------------------
     reach, leaves = _walk([t.grad_fn for t in outs])
@@ -736,7 +817,7 @@ def _trace(
         in_names,
         rec,
         calls,
-        outs,
+        out_names,
         out_keys,
         local_names,
         fired,
@@ -812,7 +893,7 @@ def _build(
     in_names: list[str],
     rec: _Recorder,
     calls: list[_Call],
-    outs: list[torch.Tensor],
+    out_names: list[str | None],
     out_keys: list[Key],
     local_names: dict[str, torch.Tensor],
     fired: dict[Any, tuple[Any, Any]],
@@ -865,6 +946,9 @@ def _build(
                 module_class.setdefault(full, type(m).__name__)
         for path, p in list(mod.named_parameters()) + list(mod.named_buffers()):
             params.setdefault(id(p), ".".join(x for x in (prefix, path) if x))
+    for out_name, k in zip(out_names, out_keys):
+        if out_name is not None:
+            key_names.setdefault(k, out_name)
     for nm, t in local_names.items():
         if nm.startswith("__"):
             continue

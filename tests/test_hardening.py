@@ -1,0 +1,356 @@
+"""Hostile and unusual inputs to capture: each case asserts the exact behaviour."""
+
+from __future__ import annotations
+
+import collections
+import sys
+import warnings
+
+import pytest
+import torch
+
+import graphanim.functions as gfun
+from graphanim import TorchGraph, trackable_function
+from graphanim.trace import GraphanimWarning
+
+
+def _state():
+    from torch.nn.modules import module as M
+
+    return (
+        sys.gettrace(),
+        sys.getprofile(),
+        torch._C._len_torch_function_stack(),
+        len(M._global_forward_hooks),
+        len(M._global_forward_pre_hooks),
+        len(gfun._RECORDERS),
+        torch.is_grad_enabled(),
+    )
+
+
+@pytest.fixture(autouse=True)
+def _clean_after():
+    before = _state()
+    yield
+    assert _state() == before, "capture left something installed"
+
+
+def leaf(v):
+    return torch.tensor(v, dtype=torch.float64, requires_grad=True)
+
+
+# ------------------------------------------------------------------------------- outputs
+
+
+def test_namedtuple_output_x_max_dim():
+    g = TorchGraph(lambda x: x.max(0), [[1.0, 5.0, 2.0]])
+    values, indices = g.outputs
+    assert float(values.value) == 5.0 and int(indices.value) == 1
+    assert values.name == "values" and indices.name == "indices"
+    assert indices.kind == "constant" and indices.grad is None
+    assert g.grad("x").tolist() == [0.0, 1.0, 0.0]
+
+
+def test_dict_output_names_the_outputs():
+    g = TorchGraph(lambda a: {"double": a * 2, "square": a * a}, [3.0])
+    assert [o.name for o in g.outputs] == ["double", "square"]
+    assert float(g.grad("a")) == 2.0 + 6.0
+
+
+def test_dict_with_non_tensor_value_names_the_key():
+    with pytest.raises(TypeError, match=r"output 'n' of .* is a int"):
+        TorchGraph(lambda a: {"t": a * 2, "n": 3}, [3.0])
+
+
+def test_list_output():
+    g = TorchGraph(lambda a: [a * 2, a + 1], [3.0])
+    assert len(g.outputs) == 2 and float(g.grad("a")) == 3.0
+
+
+def test_output_without_graph_warns_and_has_no_gradient():
+    def detached(x):
+        return (x * 2).detach()
+
+    with pytest.warns(GraphanimWarning, match="output 0 does not depend"):
+        g = TorchGraph(detached, [3.0])
+    assert float(g.outputs[0].value) == 6.0 and g.outputs[0].grad is None
+    assert g.grad("x") is None
+
+    def under_no_grad(x):
+        with torch.no_grad():
+            return x * 2
+
+    with pytest.warns(GraphanimWarning):
+        TorchGraph(under_no_grad, [3.0])
+
+    with pytest.warns(GraphanimWarning):
+        g = TorchGraph(lambda x: (x * 10).long(), [3.3])
+    assert g.outputs[0].value.dtype == torch.int64
+
+
+def test_identity_function():
+    g = TorchGraph(lambda x: x, [2.5], grad_outputs=3.0)
+    assert g.outputs[0] is g.inputs["x"]
+    assert float(g.grad("x")) == 3.0 and g.ops == []
+
+
+# ------------------------------------------------------------------------------- inputs
+
+
+def test_mixed_dtypes_with_a_module_keep_torchs_error_and_add_a_hint():
+    lin = torch.nn.Linear(2, 1)  # float32
+
+    with pytest.raises(RuntimeError, match="dtype") as info:
+        TorchGraph(lambda x: lin(x).sum(), [[1.0, 2.0]])  # the list becomes float64
+    notes = getattr(info.value, "__notes__", [])
+    if sys.version_info >= (3, 11):
+        assert any("float64" in n and "float32" in n for n in notes)
+
+
+def test_float32_tensor_with_float32_module_works():
+    lin = torch.nn.Linear(2, 1)
+    g = TorchGraph(lambda x: lin(x).sum(), [torch.tensor([1.0, 2.0], requires_grad=True)])
+    assert g.grad("x").dtype == torch.float32
+
+
+def test_integer_indices_for_embedding():
+    torch.manual_seed(0)
+    emb = torch.nn.Embedding(5, 3)
+    idx = torch.tensor([1, 3, 1])
+    g = TorchGraph(lambda i: emb(i).sum(), [idx])
+    assert g.inputs["i"].kind == "constant" and g.inputs["i"].value.dtype == torch.int64
+    emb(idx).sum().backward()
+    assert torch.equal(g.grad("emb.weight"), emb.weight.grad)
+
+
+def test_bool_tensor_mask():
+    g = TorchGraph(lambda x, m: (x * m).sum(), [[1.0, 2.0], torch.tensor([True, False])])
+    assert g.grad("x").tolist() == [1.0, 0.0]
+
+
+def test_tied_parameters_are_one_leaf_with_the_summed_gradient():
+    torch.manual_seed(0)
+    a = torch.nn.Linear(2, 2, bias=False).double()
+    b = torch.nn.Linear(2, 2, bias=False).double()
+    b.weight = a.weight  # tied
+
+    def f(x):
+        return b(a(x)).sum()
+
+    g = TorchGraph(f, [[1.0, -1.0]])
+    weights = [n for n in g.parameters.values() if n.name.endswith("weight")]
+    assert len(weights) == 1
+    x = torch.tensor([1.0, -1.0], dtype=torch.float64)
+    f(x).backward()
+    assert torch.equal(weights[0].grad, a.weight.grad)
+
+
+# ------------------------------------------------------------------------------- in place, views
+
+
+def test_inplace_op_is_captured_and_gradients_match():
+    def f(x):
+        y = x * 2
+        y.add_(1)
+        return y * 3
+
+    g = TorchGraph(f, [1.5])
+    assert [op.op for op in g.ops] == ["mul", "add_", "mul"]
+    assert float(g.grad("x")) == 6.0
+
+
+def test_slice_assigned_in_place():
+    def f(x):
+        y = x * 1.0
+        y[0] = y[1] * 5
+        return y.sum()
+
+    g = TorchGraph(f, [[1.0, 2.0, 3.0]])
+    x = leaf([1.0, 2.0, 3.0])
+    (expected,) = torch.autograd.grad(f(x), [x])
+    assert torch.equal(g.grad("x"), expected)
+
+
+def test_relu_inplace_keyword_is_treated_as_inplace():
+    def f(x):
+        y = x * 1.0
+        z = torch.nn.functional.relu(y, inplace=True)
+        return (z * 2).sum()
+
+    g = TorchGraph(f, [[-1.0, 2.0]])
+    assert g.grad("x").tolist() == [0.0, 2.0]
+    first = g.successors(g.ops[0].id)[0]
+    assert first.value.tolist() == [-1.0, 2.0], "snapshot taken before the in-place relu"
+
+
+# ------------------------------------------------------------------------------- odd functions
+
+
+class Scaled(torch.Tensor):
+    pass
+
+
+def test_tensor_subclass_argument():
+    x = torch.tensor(2.0, dtype=torch.float64).as_subclass(Scaled).requires_grad_()
+    g = TorchGraph(lambda t: t * t, [x])
+    assert float(g.grad("t")) == 4.0
+
+
+def test_data_dependent_control_flow():
+    def f(x):
+        if x > 0:
+            return x * 2
+        return x * -3
+
+    assert float(TorchGraph(f, [1.0]).grad("x")) == 2.0
+    assert float(TorchGraph(f, [-1.0]).grad("x")) == -3.0
+
+
+def test_compiled_function_is_one_opaque_node_with_a_warning():
+    def inner(x):
+        return torch.sin(x) * x
+
+    compiled = torch.compile(inner, backend="aot_eager")
+    with pytest.warns(GraphanimWarning, match="torch.compile"):
+        g = TorchGraph(compiled, [0.7])
+    x = leaf(0.7)
+    (expected,) = torch.autograd.grad(inner(x), [x])
+    assert torch.allclose(g.grad("x"), expected, rtol=0, atol=1e-12)
+    assert len(g.ops) == 1
+
+
+def test_meta_tensors():
+    x = torch.empty(3, device="meta", requires_grad=True)
+    g = TorchGraph(lambda t: (t * 2).sum(), [x])
+    assert g.outputs[0].value.device.type == "meta"
+    g.plot()
+
+
+def test_double_backward_inside_func():
+    def f(x):
+        y = x**3
+        (dy,) = torch.autograd.grad(y, [x], create_graph=True)
+        return dy * 2
+
+    g = TorchGraph(f, [2.0])
+    x = leaf(2.0)
+    (expected,) = torch.autograd.grad(f(x), [x])
+    assert torch.equal(g.grad("x"), expected)  # 12·x = 24
+
+
+def test_graphanim_inside_a_traced_function():
+    inner_graphs = []
+
+    def f(x):
+        y = x * 3
+        inner_graphs.append(TorchGraph(lambda t: t.sin(), [y]))
+        return y * y
+
+    g = TorchGraph(f, [1.0])
+    assert float(g.grad("x")) == 18.0
+    assert [op.op for op in g.ops] == ["mul", "mul"]
+    (inner,) = inner_graphs
+    assert float(inner.value("t")) == 3.0 and inner.grad("t") is not None
+
+
+# ------------------------------------------------------------------------------- gradients
+
+
+def test_ties_in_max_follow_torch():
+    g = TorchGraph(lambda a, b: torch.max(a, b), [2.0, 2.0])
+    a, b = leaf(2.0), leaf(2.0)
+    ga, gb = torch.autograd.grad(torch.max(a, b), [a, b])
+    assert (float(g.grad("a")), float(g.grad("b"))) == (float(ga), float(gb))
+
+
+def test_nan_and_inf_values():
+    g = TorchGraph(lambda x, y: x / y + torch.log(y), [1.0, 0.0])
+    assert torch.isnan(g.outputs[0].value)  # inf + (-inf)
+    assert torch.isinf(g.value("div")) and torch.isinf(g.value("log"))
+    g.plot(with_all=True)
+
+
+def test_unused_input_has_no_gradient_not_zero():
+    g = TorchGraph(lambda x, y: x * 2, [1.0, 5.0])
+    assert g.grad("y") is None and float(g.grad("x")) == 2.0
+    assert g.inputs["y"].kind == "input"
+
+
+def test_custom_function_returning_a_non_tensor_too():
+    class WithCount(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2, 7
+
+        @staticmethod
+        def backward(ctx, g, _):
+            return g * 2
+
+    def f(x):
+        y, n = WithCount.apply(x)
+        return y * n
+
+    assert float(TorchGraph(f, [1.0]).grad("x")) == 14.0
+
+
+def test_custom_function_marking_an_output_non_differentiable():
+    @trackable_function
+    class SortIdx(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            values, idx = x.sort()
+            ctx.mark_non_differentiable(idx)
+            ctx.save_for_backward(idx)
+            return values, idx
+
+        @staticmethod
+        def backward(ctx, g, _):
+            (idx,) = ctx.saved_tensors
+            out = torch.zeros_like(g)
+            out[idx] = g
+            return out
+
+    def f(x):
+        v, _ = SortIdx.apply(x)
+        return (v * torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)).sum()
+
+    g = TorchGraph(f, [[3.0, 1.0, 2.0]])
+    assert g.grad("x").tolist() == [3.0, 1.0, 2.0]
+
+
+def test_custom_function_with_the_wrong_number_of_gradients_names_it():
+    class TwoIn(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            return a * b
+
+        @staticmethod
+        def backward(ctx, g):
+            return g  # one gradient for two inputs
+
+    with pytest.raises(RuntimeError, match="TwoIn"):
+        TorchGraph(lambda a, b: TwoIn.apply(a, b), [1.0, 2.0])
+
+
+def test_func_raising_keeps_type_and_module_flags():
+    net = torch.nn.Linear(1, 1).double()
+    net.eval()
+
+    def f(x):
+        net(x.reshape(1, 1))
+        raise KeyError("boom")
+
+    with pytest.raises(KeyError, match="boom"):
+        TorchGraph(f, [1.0])
+    assert not net.training
+
+
+def test_capture_is_repeatable():
+    nt = collections.namedtuple("nt", "a b")
+
+    def f(x):
+        return nt(x.sin(), x.cos())
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert TorchGraph(f, [1.0]).to_dot() == TorchGraph(f, [1.0]).to_dot()
