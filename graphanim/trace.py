@@ -582,6 +582,25 @@ def _seeds(grad_outputs: Any, outs: list[torch.Tensor]) -> list[torch.Tensor | N
 # the autograd side
 
 
+class _AccumulateTypes(dict):  # type: ignore[type-arg]
+    """``type(node) in _ACCUMULATE``: is this autograd node an AccumulateGrad (a leaf)?
+
+    A per-type cache: ``hasattr(node, "variable")`` raises and catches an AttributeError inside
+    for every other node, which costs more than the rest of the walk.
+    """
+
+    def __contains__(self, cls: object) -> bool:
+        try:
+            return bool(dict.__getitem__(self, cls))
+        except KeyError:
+            is_acc = getattr(cls, "__name__", "") == "AccumulateGrad"
+            self[cls] = is_acc
+            return is_acc
+
+
+_ACCUMULATE = _AccumulateTypes()
+
+
 def _walk(roots: list[Any]) -> tuple[list[Any], list[torch.Tensor]]:
     """Every autograd node reachable from ``roots`` (each once, iteratively), and the leaves."""
     seen: set[Any] = set()
@@ -593,7 +612,7 @@ def _walk(roots: list[Any]) -> tuple[list[Any], list[torch.Tensor]]:
         if node in seen:
             continue
         seen.add(node)
-        if hasattr(node, "variable"):  # AccumulateGrad: a leaf that requires grad
+        if type(node) in _ACCUMULATE:  # AccumulateGrad: a leaf that requires grad
             leaves.append(node.variable)
             continue
         order.append(node)
@@ -728,7 +747,7 @@ def _trace(
                     nxt is None
                     or nxt in boundary
                     or nxt in seen_local
-                    or hasattr(nxt, "variable")
+                    or type(nxt) in _ACCUMULATE
                     or (nxt in owner and owner[nxt] is not call)
                 ):
                     continue
@@ -743,7 +762,7 @@ def _trace(
         for nxt, nr in node.next_functions:
             if nxt is None:
                 continue
-            if hasattr(nxt, "variable"):
+            if type(nxt) in _ACCUMULATE:
                 operands.append(("t", rec.see(nxt.variable)))
             else:
                 operands.append(("t", (nxt, nr)))
@@ -908,6 +927,7 @@ def _build(
 
     next_suffix: dict[str, int] = {}
     scalars: dict[Any, torch.Tensor] = {}
+    number_texts: dict[Any, str] = {}
 
     def scalar_value(v: float) -> torch.Tensor:
         # one shared tensor per distinct Python number; values are never modified
@@ -1035,11 +1055,15 @@ def _build(
         operand_nodes: list[Node] = []
         for kind, k in call.operands:
             if kind == "n":
-                text = format_number(float(k))
+                # Python numbers: a small constant node per use, named by its value (names of
+                # constants need not be unique: nobody looks them up by name)
+                text = number_texts.get(k)
+                if text is None:
+                    text = number_texts[k] = format_number(float(k))
                 c = Node(
                     f"n{len(nodes)}",
-                    unique(text),
-                    plain_text(text),
+                    text,
+                    text,
                     "constant",
                     scalar_value(k),
                     None,
@@ -1116,41 +1140,38 @@ def _operand_grads(call: _Call, fired: dict[Any, tuple[Any, Any]]) -> dict[int, 
     """Gradient flowing into each tensor operand position of ``call``.
 
     The autograd nodes the op created (``call.internal``) hand gradients to nodes outside it; each
-    such crossing is matched to the operand position holding that value. A value used in several
-    positions (``x * x``) gets one crossing per position, in order; if the op's internals merged
-    them, the sum goes to the first position.
+    such crossing is matched to the next unmatched operand position holding that value. A value
+    used in several positions (``x * x``) gets one crossing per position, in order; crossings
+    beyond the positions (the op's internals read the value more often) add to the first one.
     """
     internal = call.internal
     single = len(internal) == 1
-    crossings: dict[Key, list[Any]] = {}
+    operands = call.operands
+    out: dict[int, Any] = {}
     for node in internal:
         f = fired.get(node)
         grads_in = f[0] if f is not None else ()
+        n_in = len(grads_in)
         for i, (nxt, nr) in enumerate(node.next_functions):
             if nxt is None or (not single and nxt in internal):
                 continue
-            key: Key = ("leaf", id(nxt.variable)) if hasattr(nxt, "variable") else (nxt, nr)
-            g = grads_in[i] if i < len(grads_in) else None
-            lst = crossings.get(key)
-            if lst is None:
-                crossings[key] = [g]
-            else:
-                lst.append(g)
-    out: dict[int, Any] = {}
-    operands = call.operands
-    for key, gs in crossings.items():
-        pos = [i for i, (kind, k) in enumerate(operands) if kind == "t" and k == key]
-        if not pos:
-            continue
-        if len(gs) == len(pos):
-            for i, g in zip(pos, gs):
-                out[i] = _plain(g)
-        else:
-            total = None
-            for g in gs:
-                if g is not None:
-                    total = g if total is None else total + g
-            out[pos[0]] = _plain(total)
+            key: Key = ("leaf", id(nxt.variable)) if type(nxt) in _ACCUMULATE else (nxt, nr)
+            g = grads_in[i] if i < n_in else None
+            first = -1
+            for pos, (kind, k) in enumerate(operands):
+                if kind == "t" and k == key:
+                    if pos not in out:
+                        out[pos] = g
+                        first = -2
+                        break
+                    if first == -1:
+                        first = pos
+            if first >= 0 and g is not None:  # more crossings than positions: sum them
+                prev = out[first]
+                out[first] = g if prev is None else prev + g
+    for pos, g in out.items():
+        if g is not None and g.requires_grad:
+            out[pos] = g.detach()
     return out
 
 
