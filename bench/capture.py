@@ -130,13 +130,16 @@ def best_of(fn: Callable[[], None], repeat: int) -> float:
 def held_mb(workload: str, mode: str) -> float:
     """Memory (MB) a fresh subprocess holds after one workload, its result kept alive.
 
-    Resident memory after minus before, read from /proc/self/statm, so import-time peaks do not
-    hide the workload. ``plain`` keeps the output (and so the autograd graph with its saved
+    Resident memory after minus before, read from /proc/self/statm after ``malloc_trim`` returns
+    freed heap pages to the system, so import-time peaks and freed temporaries do not count. ``plain`` keeps the output (and so the autograd graph with its saved
     tensors) and the gradients; ``capture`` keeps the TorchGraph.
     """
     code = (
         "import gc, os, sys; sys.path.insert(0, 'bench'); import capture as c\n"
-        "def rss(): return int(open('/proc/self/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE')\n"
+        "import ctypes; trim = ctypes.CDLL('libc.so.6').malloc_trim\n"
+        "def rss():\n"
+        "    gc.collect(); trim(0)\n"
+        "    return int(open('/proc/self/statm').read().split()[1]) * os.sysconf('SC_PAGE_SIZE')\n"
         f"f, a = c.WORKLOADS[{workload!r}]()\n"
         "c.plain(*c.WORKLOADS['chain 1000 ops']()); c.capture(*c.WORKLOADS['chain 1000 ops']())\n"
         "gc.collect(); before = rss()\n"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -33,7 +32,28 @@ def plain_text(text: str) -> str:
     return text.replace("$", r"\$")
 
 
-@dataclass(eq=False, slots=True)
+class _Packed:
+    """A value kept in a shared packed tensor: ``store[index]`` (a 0-dim view) on access.
+
+    Graphs of thousands of scalar ops would otherwise hold one small tensor object (about half a
+    kilobyte each) per value and per gradient; packing them keeps a graph near the memory of the
+    autograd graph it was captured from.
+    """
+
+    __slots__ = ("index", "store")
+
+    def __init__(self, store: Any, index: int) -> None:
+        self.store = store
+        self.index = index
+
+    def get(self) -> Any:
+        return self.store[self.index]
+
+
+def _unpack(v: Any) -> Any:
+    return v.get() if type(v) is _Packed else v
+
+
 class Node:
     """One node of the graph: a value (input, constant, intermediate, output) or an operation.
 
@@ -62,19 +82,50 @@ class Node:
     attrs : dict
         Extra op arguments that are not graph operands (``{"exponent": 2}``, ``{"dim": 0}``) and
         capture details (``"module"``: the ``nn.Module`` path an op ran in, ``"parameter"``: True
-        for module parameters).
+        for module parameters, ``"saved"``: ids of the values an op's backward reads).
     """
 
-    id: str
-    name: str
-    label: str
-    kind: str
-    value: Any = None
-    grad: Any = None
-    shape: tuple[int, ...] = ()
-    op: str | None = None
-    dtype: str | None = None
-    attrs: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("_grad", "_value", "attrs", "dtype", "id", "kind", "label", "name", "op", "shape")
+
+    def __init__(
+        self,
+        id: str,
+        name: str,
+        label: str,
+        kind: str,
+        value: Any = None,
+        grad: Any = None,
+        shape: tuple[int, ...] = (),
+        op: str | None = None,
+        dtype: str | None = None,
+        attrs: dict[str, Any] | None = None,
+    ) -> None:
+        self.id = id
+        self.name = name
+        self.label = label
+        self.kind = kind
+        self._value = value
+        self._grad = grad
+        self.shape = shape
+        self.op = op
+        self.dtype = dtype
+        self.attrs: dict[str, Any] = {} if attrs is None else attrs
+
+    @property
+    def value(self) -> Any:
+        return _unpack(self._value)
+
+    @value.setter
+    def value(self, v: Any) -> None:
+        self._value = v
+
+    @property
+    def grad(self) -> Any:
+        return _unpack(self._grad)
+
+    @grad.setter
+    def grad(self, g: Any) -> None:
+        self._grad = g
 
     @property
     def is_op(self) -> bool:
@@ -86,7 +137,6 @@ class Node:
         return f"Node({self.id}, {self.name!r}, kind={self.kind!r}{extra})"
 
 
-@dataclass(eq=False, slots=True)
 class Edge:
     """A directed edge ``src -> dst`` between node ids.
 
@@ -95,13 +145,62 @@ class Edge:
     the output position for multi-output ops).
     """
 
-    src: str
-    dst: str
-    grad: Any = None
-    index: int = 0
+    __slots__ = ("_grad", "dst", "index", "src")
+
+    def __init__(self, src: str, dst: str, grad: Any = None, index: int = 0) -> None:
+        self.src = src
+        self.dst = dst
+        self._grad = grad
+        self.index = index
+
+    @property
+    def grad(self) -> Any:
+        return _unpack(self._grad)
+
+    @grad.setter
+    def grad(self, g: Any) -> None:
+        self._grad = g
 
     def __repr__(self) -> str:
         return f"Edge({self.src} -> {self.dst}, index={self.index})"
+
+
+def pack_scalars(graph: Graph) -> None:
+    """Move 0-dim CPU tensors of values and gradients into shared packed tensors (in place).
+
+    Every ``node.value``, ``node.grad`` and ``edge.grad`` reads the same numbers afterwards (as a
+    0-dim view); the same tensor object referenced twice is packed once.
+    """
+    import torch
+
+    groups: dict[Any, list[Any]] = {}
+    slots: list[tuple[Any, str, Any]] = []  # (holder, attribute, tensor)
+    for n in graph.nodes:
+        for attr in ("_value", "_grad"):
+            t = getattr(n, attr)
+            if type(t) is torch.Tensor and t.dim() == 0 and t.device.type == "cpu":
+                slots.append((n, attr, t))
+    for e in graph.edges:
+        t = e._grad
+        if type(t) is torch.Tensor and t.dim() == 0 and t.device.type == "cpu":
+            slots.append((e, "_grad", t))
+    if len(slots) < 64:
+        return  # small graphs: nothing worth saving
+    index_of: dict[int, tuple[Any, int]] = {}
+    for _, _, t in slots:
+        if id(t) in index_of:
+            continue
+        group = groups.setdefault(t.dtype, [])
+        index_of[id(t)] = (t.dtype, len(group))
+        group.append(t)
+    stores = {dt: torch.stack(ts) for dt, ts in groups.items()}
+    packed: dict[int, _Packed] = {}
+    for holder, attr, t in slots:
+        ref = packed.get(id(t))
+        if ref is None:
+            dt, i = index_of[id(t)]
+            ref = packed[id(t)] = _Packed(stores[dt], i)
+        setattr(holder, attr, ref)
 
 
 class Graph:

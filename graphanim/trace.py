@@ -16,7 +16,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from . import functions as _functions
-from .graph import Edge, Graph, Node, format_number, plain_text
+from .graph import Edge, Graph, Node, format_number, pack_scalars, plain_text
 
 __all__ = ["GraphanimWarning", "TraceError", "op_label", "trace"]
 
@@ -845,6 +845,7 @@ def _trace(
         backward,
     )
     graph.seeds = list(seeds)
+    pack_scalars(graph)
     return graph
 
 
