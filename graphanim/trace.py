@@ -21,6 +21,10 @@ from .graph import Edge, Graph, Node, format_number, pack_scalars, plain_text
 __all__ = ["GraphanimWarning", "TraceError", "op_label", "trace"]
 
 
+#: Computed values with more elements than this are kept as aliases, not copies (see ``snap``).
+ALIAS_NUMEL = 4096
+
+
 class GraphanimWarning(UserWarning):
     """Something about a capture that a user should know (it still succeeded)."""
 
@@ -200,6 +204,8 @@ class _Recorder:
         self.module_names: dict[int, str] = {}
         self.root_modules: list[Any] = []
         self.paused = 0
+        self.aliases: dict[int, list[Key]] = {}  # storage address -> keys of aliased values
+        self.versions: dict[Key, int] = {}  # aliased value -> its version counter when recorded
         # func's own frame, found from the first recorded op; its locals name the values
         self.code: types.CodeType | None = None
         self.frame: types.FrameType | None = None
@@ -226,13 +232,47 @@ class _Recorder:
         if fn is not None:
             k: Key = (fn, t.output_nr)
             if k not in self.snapshots:
-                self.snapshots[k] = t.detach().clone()
+                self.snapshots[k] = self.snap(t, k)
             return k
         k = ("leaf" if t.requires_grad else "const", id(t))
         if k not in self.snapshots:
             self.keep[k[1]] = t
             self.snapshots[k] = t.detach().clone()
         return k
+
+    def snap(self, t: torch.Tensor, k: Key) -> torch.Tensor:
+        """The value of the computed tensor ``t``: a copy, or for a big tensor the tensor itself.
+
+        Copying every activation of a network would double its memory. Big values are kept as
+        detached aliases instead, and copied only when an in-place op is about to change them
+        (``protect``); a change graphanim could not see is caught by the version counter.
+        """
+        if t.numel() > ALIAS_NUMEL:
+            try:
+                where = t.untyped_storage().data_ptr()
+            except (RuntimeError, NotImplementedError):  # meta and other storage-less tensors
+                return t.detach().clone()
+            alias = t.detach()
+            self.aliases.setdefault(where, []).append(k)
+            self.versions[k] = alias._version
+            return alias
+        return t.detach().clone()
+
+    def protect(self, t: Any) -> None:
+        """Copy the aliased values that share ``t``'s memory before an op writes into it."""
+        if not self.aliases or not isinstance(t, torch.Tensor):
+            return
+        try:
+            where = t.untyped_storage().data_ptr()
+        except (RuntimeError, NotImplementedError):
+            return
+        for k in self.aliases.pop(where, ()):
+            if self.versions.pop(k, None) is not None:
+                self.snapshots[k] = self.snapshots[k].clone()
+
+    def changed_behind_our_back(self) -> list[Key]:
+        """Aliased values whose memory changed after they were recorded, by an unseen write."""
+        return [k for k, v in self.versions.items() if self.snapshots[k]._version != v]
 
     def _operands(
         self, op: str, args: Sequence[Any], kwargs: dict[str, Any]
@@ -275,6 +315,8 @@ class _Recorder:
             op[-1] == "_" or op == "setitem" or "out" in kwargs or kwargs.get("inplace") is True
         )
         if inplace:
+            if self.aliases:
+                self.protect(kwargs.get("out", args[0] if args else None))
             # the operands' keys change when the op runs: read them first
             pre = self._operands(op, args, kwargs)
         out = func(*args, **kwargs)
@@ -303,7 +345,7 @@ class _Recorder:
             k = (t.grad_fn, t.output_nr)
             if k in snapshots and any(k == o[1] for o in operands):
                 continue  # the op returned an input unchanged (x.contiguous(), x.float())
-            snapshots[k] = t.detach().clone()
+            snapshots[k] = self.snap(t, k)
             out_keys.append(k)
         if not out_keys:
             return
@@ -712,6 +754,15 @@ def _trace(
         rec.frame = rec.stop = None
     outs, out_names = _outputs(result, func)
     out_keys = [rec.see(t) for t in outs]
+    stale = rec.changed_behind_our_back()
+    if stale:
+        warnings.warn(
+            f"{len(stale)} recorded value(s) of more than {ALIAS_NUMEL} elements were changed in "
+            "place by code graphanim could not see (e.g. through .data or a C extension); their "
+            "pictures show the later contents",
+            GraphanimWarning,
+            stacklevel=3,
+        )
     local_names = {k: v for k, v in final_locals.items() if isinstance(v, torch.Tensor)}
     no_graph = [t.grad_fn is None and not t.requires_grad for t in outs]
     for i, t in enumerate(outs):

@@ -354,3 +354,57 @@ def test_capture_is_repeatable():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert TorchGraph(f, [1.0]).to_dot() == TorchGraph(f, [1.0]).to_dot()
+
+
+# ------------------------------------------------------------------------------- big values
+
+
+def test_big_values_are_aliases_until_an_inplace_op_would_change_them():
+    from graphanim.trace import ALIAS_NUMEL
+
+    n = ALIAS_NUMEL + 10
+
+    def f(x):
+        y = x * 2
+        z = y.sum()
+        y.add_(1)  # y is big: its recorded value must be copied before this runs
+        w = (y * 3).sum()
+        return z + w
+
+    x = torch.linspace(0, 1, n, dtype=torch.float64)
+    g = TorchGraph(f, [x.clone().requires_grad_()])
+    first = g.successors(g.ops[0].id)[0]
+    assert torch.equal(first.value, x * 2)
+    xt = x.clone().requires_grad_()
+    (expected,) = torch.autograd.grad(f(xt), [xt])
+    assert torch.equal(g.grad("x"), expected)
+
+
+def test_big_value_changed_behind_our_back_is_reported():
+    from graphanim.trace import ALIAS_NUMEL
+
+    def f(x):
+        y = x * 2
+        out = y.sum()
+        y.data.mul_(0)  # .data hides the write from autograd; the mode still sees mul_
+        return out
+
+    x = torch.ones(ALIAS_NUMEL + 1, dtype=torch.float64, requires_grad=True)
+    g = TorchGraph(f, [x])
+    first = g.successors(g.ops[0].id)[0]
+    assert float(first.value.sum()) == 2.0 * (ALIAS_NUMEL + 1)
+
+
+def test_unseen_inplace_write_to_a_big_value_is_reported():
+    from graphanim.trace import ALIAS_NUMEL
+
+    def f(x):
+        y = x * 2
+        out = y.sum()
+        with torch._C.DisableTorchFunction():  # hides the write from graphanim's mode
+            y.detach().mul_(0)
+        return out
+
+    x = torch.ones(ALIAS_NUMEL + 1, dtype=torch.float64, requires_grad=True)
+    with pytest.warns(GraphanimWarning, match="changed in place by code graphanim could not see"):
+        TorchGraph(f, [x])
