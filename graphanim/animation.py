@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .frames import Frame, build_frames
+from .frames import MAX_FRAMES, Frame, build_frames
 from .graph import Graph
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,6 +30,18 @@ def _positions(graph: Graph, layout: Any) -> Positions:
     from .layout import compute_layout
 
     return compute_layout(graph, layout)
+
+
+def _layers(graph: Graph, positions: Positions) -> dict[str, float]:
+    """Op id -> its layer in the layout: the coordinate along the flow (the axis along which
+    most edges run), signed so that it grows from the inputs to the outputs."""
+    edges = [(positions[e.src], positions[e.dst]) for e in graph.edges
+             if e.src in positions and e.dst in positions]
+    moves = [sum(1 for a, b in edges if abs(b[k] - a[k]) > 1e-9) for k in (0, 1)]
+    axis = 0 if moves[0] >= moves[1] else 1
+    sign = 1.0 if sum(b[axis] - a[axis] for a, b in edges) >= 0 else -1.0
+    return {op.id: sign * float(positions[op.id][axis]) for op in graph.ops
+            if op.id in positions}
 
 
 class Animation:
@@ -60,12 +72,24 @@ class Animation:
     labels : bool, optional
         Node and edge texts: ``None`` hides them (with a warning) when they would be too small to
         read at this size, ``True`` always draws them, ``False`` never.
+    local : bool, optional
+        Show the local derivative on each operand edge next to the gradient flowing back
+        (``×2 → 6``); default: on (where the values are scalars).
+    modules : bool, optional
+        Draw the ``nn.Module`` boxes; default: on when the graph ran through modules.
+    step : {None, "op", "layer", "module"}
+        What one frame runs: one op, all ops of one layout layer, or one run of ops inside one
+        module. ``None``: op by op up to 300 ops, by module (or, without modules, by layer)
+        above that.
+    max_frames : int or None, default 500
+        Most frames: above it consecutive steps share a frame (with a
+        :class:`~graphanim.frames.FrameCapWarning`); ``None``: no cap.
 
     Raises
     ------
     ValueError
-        For an unknown direction or theme, a backward direction on a graph captured without its
-        backward pass, or a non-positive ``fps``/``dpi``/``figsize``.
+        For an unknown direction, step or theme, a backward direction on a graph captured without
+        its backward pass, a non-positive ``fps``/``dpi``/``figsize``, or ``max_frames`` below 5.
 
     Examples
     --------
@@ -89,6 +113,10 @@ class Animation:
         dpi: float = 100,
         figsize: tuple[float, float] | None = None,
         labels: bool | None = None,
+        local: bool | None = None,
+        modules: bool | None = None,
+        step: str | None = None,
+        max_frames: int | None = MAX_FRAMES,
     ) -> None:
         for name, value in (("fps", fps), ("dpi", dpi)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
@@ -109,15 +137,22 @@ class Animation:
             raise ValueError(
                 f"unknown theme {theme!r} (expected one of {', '.join(sorted(THEMES))})"
             )
+        for name, flag in (("local", local), ("modules", modules)):
+            if flag is not None and not isinstance(flag, bool):
+                raise ValueError(f"{name} must be True, False or None (automatic), got {flag!r}")
         self.graph = graph
         self.direction = direction
-        self.frame_data: list[Frame] = build_frames(graph, direction)
+        self.positions: Positions = _positions(graph, layout)
+        self.frame_data: list[Frame] = build_frames(
+            graph, direction, step=step, layers=_layers(graph, self.positions),
+            max_frames=max_frames)
         self.fps = float(fps)
         self.dpi = float(dpi)
         self.figsize = figsize
         self.theme = theme
         self.labels = labels
-        self.positions: Positions = _positions(graph, layout)
+        self.local = local
+        self.modules = modules
 
     # -- data -----------------------------------------------------------------------------------
     @property
@@ -147,6 +182,8 @@ class Animation:
             with_all=True,
             caption=True,
             labels=self.labels,
+            local=self.local,
+            modules=self.modules,
         )
 
     @staticmethod

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .graph import Graph, Node, format_tensor
+from .graph import Graph, Node, format_number, format_tensor, plain_text
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import numpy as np
@@ -61,6 +61,14 @@ THEMES: dict[str, dict[str, str]] = {
         "active_edge": "#E69F00",
         "forward": "#0072B2",
         "backward": "#D55E00",
+        "local": "#555555",
+        "saved_fill": "#d4e8f7",
+        "saved_edge": "#0072B2",
+        "check_ok": "#007A5A",
+        "check_bad": "#C4002F",
+        "module_fill": "#f1f4f8",
+        "module_edge": "#aab7c6",
+        "module_text": "#56697d",
     },
     "dark": {
         "background": "#1b1d23",
@@ -85,6 +93,14 @@ THEMES: dict[str, dict[str, str]] = {
         "active_edge": "#F0E442",
         "forward": "#56B4E9",
         "backward": "#F4833F",
+        "local": "#b9bdc4",
+        "saved_fill": "#1d4563",
+        "saved_edge": "#56B4E9",
+        "check_ok": "#3FCF9F",
+        "check_bad": "#FF5C7A",
+        "module_fill": "#22262e",
+        "module_edge": "#4e5968",
+        "module_text": "#9aaabb",
     },
 }
 
@@ -97,7 +113,8 @@ class LegibilityWarning(UserWarning):
 
 #: Font sizes in points at the natural size (the figure grows so that none is scaled down).
 _FONT = {"name": 10.0, "value": 10.0, "grad": 10.0, "op": 12.0, "const": 9.0, "edge": 9.0,
-         "sum": 9.0, "caption": 12.0, "phase": 11.0}
+         "sum": 9.0, "caption": 12.0, "phase": 11.0, "shape": 8.5, "stats": 8.5, "module": 8.5,
+         "note": 10.5}
 _MIN_PT_AUTO = 8.0  # smallest text drawn on an automatically sized figure
 _MIN_PT_USER = 5.0  # smallest text drawn when the user fixed the size (figsize, ax, figure)
 _MAX_SCALE = 1.5  # text grows at most this much to fill a large user-given figure
@@ -111,6 +128,7 @@ _EDGE_LW, _NODE_LW = 1.1, 1.0  # line widths (pt)
 _BASE_STEP = 16.0  # least distance between consecutive layers, pt per layout unit
 _DEFAULT_DPI = 100.0
 _GLYPH_TEXTS = 600  # more labels than this: drawn as a glyph layer, not Text artists
+_LOCAL_GAP = 3.0  # between an edge's local-derivative factor and its gradient (pt)
 
 
 def _rc_params() -> dict[str, Any]:
@@ -157,6 +175,9 @@ def _rc_params() -> dict[str, Any]:
         "pdf.compression": 6,
         "image.composite_image": True,
         "hatch.linewidth": 1.0,
+        "figure.edgecolor": "white",
+        "patch.linewidth": 1.0,
+        "pdf.use14corefonts": False,
         "axes.linewidth": 0.8,
         "axes.grid": False,
     }
@@ -315,20 +336,29 @@ def _value_text(t: Any) -> str:
     return text
 
 
+def _edge_text(t: Any) -> str:
+    """An edge's gradient label: its numbers, or for a large tensor its shape (the numbers are
+    on the node it flows into)."""
+    if _is_big(t):
+        return "×".join(str(int(s)) for s in getattr(t, "shape", ()))
+    return _value_text(t)
+
+
 def _grad_text(t: Any) -> str:
     return "∂ " + _value_text(t)
 
 
 @dataclass
 class _Field:
-    role: str  # "name", "value", "grad", "op"
+    role: str  # "name", "shape", "value", "grad", "check", "op"; images "value-img", "grad-img"
     text: str
     size: float
     bold: bool
-    tw: float = 0.0  # text width, pt
-    th: float = 0.0  # text block height, pt
+    tw: float = 0.0  # text (or image) width, pt
+    th: float = 0.0  # text block (or image) height, pt
     dx: float = 0.0  # centre of the field relative to the node centre, pt at scale 1
     dy: float = 0.0
+    img: Any = None  # (h, w, 4) uint8 RGBA of a heatmap thumbnail
 
 
 @dataclass
@@ -343,6 +373,10 @@ class _NodeLook:
     ellipse: bool = False
     # separator lines between fields, relative to the node centre, pt at scale 1
     separators: list[tuple[float, float, float, float]] = field(default_factory=list)
+    bad: bool = False  # the gradient check found a mismatch here: drawn with a warning border
+    # the part of the box that holds the forward value (x0, y0, x1, y1 relative to the centre,
+    # pt at scale 1): highlighted when a backward step reads it as a saved tensor
+    value_box: tuple[float, float, float, float] | None = None
 
 
 def _role(graph: Graph, node: Node) -> str:
@@ -368,20 +402,238 @@ def _numel(t: Any) -> int:
     return n
 
 
-def _node_look(graph: Graph, node: Node, show_values: bool, show_grads: bool) -> _NodeLook:
-    """Fields and size of a node: ops are ellipses with their symbol; values are records,
-    ``name | value | ∂ grad`` in a row for scalars, stacked as a card when a field holds a
-    tensor (its rows would make a row record very wide)."""
+def _is_tensor_node(node: Node) -> bool:
+    """True for values with at least one dimension (shown as a card with shape and dtype)."""
+    for t in (node.value, node.grad):
+        if t is not None and len(tuple(getattr(t, "shape", ()))) >= 1:
+            return True
+    return node.value is None and len(tuple(node.shape or ())) >= 1
+
+
+def _shape_text(node: Node) -> str:
+    """``"8×20 float32"``: the shape (and dtype when known) of a tensor value."""
+    t = node.value if node.value is not None else node.grad
+    shape = tuple(getattr(t, "shape", ())) if t is not None else tuple(node.shape or ())
+    dtype = node.dtype
+    if dtype is None and t is not None and getattr(t, "dtype", None) is not None:
+        dtype = str(t.dtype).replace("torch.", "")
+    text = "×".join(str(int(s)) for s in shape) or "scalar"
+    return f"{text} {plain_text(dtype)}" if dtype else text
+
+
+def _is_big(t: Any) -> bool:
+    """Tensors shown as a heatmap: anything beyond a 4×4 matrix (more than 4 rows or columns,
+    more than 4 elements in a vector, more than two dimensions)."""
+    if t is None or _numel(t) == 0:
+        return False
+    shape = tuple(int(s) for s in getattr(t, "shape", ()))
+    return len(shape) > 2 or any(s > 4 for s in shape)
+
+
+def _summary_text(t: Any) -> str:
+    """``"8×20 min -1.2 mean 0.03 max 2.1"``: shape and statistics of a large tensor."""
+    shape = "×".join(str(int(s)) for s in getattr(t, "shape", ()))
+    try:
+        f = t.detach().double()
+        stats = (f.min().item(), f.mean().item(), f.max().item())
+    except (AttributeError, TypeError, RuntimeError):
+        return shape
+    lo, mean, hi = (format_number(v, 3) for v in stats)
+    return f"{shape} min {lo} mean {mean} max {hi}"
+
+
+#: Heatmap thumbnails: at most this many cells a side (larger tensors are averaged in blocks),
+#: drawn at most _HEAT_SIDE pt a side and at least _HEAT_MIN pt.
+_HEAT_CELLS = 32
+_HEAT_SIDE = 36.0
+_HEAT_MIN = 8.0
+
+
+def _as_grid(t: Any) -> np.ndarray:
+    """A tensor as a 2-D float64 array for its heatmap: a vector is one row, a matrix itself,
+    and more dimensions tile the trailing matrices (feature maps, heads) in a near-square grid."""
+    import numpy as np
+
+    a = np.asarray(t.detach().double().cpu().numpy() if hasattr(t, "detach") else t, dtype=float)
+    if a.ndim == 0:
+        return a.reshape(1, 1)
+    if a.ndim == 1:
+        return a.reshape(1, -1)
+    if a.ndim == 2:
+        return a
+    maps = a.reshape(-1, a.shape[-2], a.shape[-1])
+    k, h, w = maps.shape
+    cols = max(1, math.ceil(math.sqrt(k * h / max(w, 1))))
+    cols = min(cols, k)
+    rows = math.ceil(k / cols)
+    grid = np.full((rows * h, cols * w), np.nan)
+    for i in range(k):
+        r, c = divmod(i, cols)
+        grid[r * h:(r + 1) * h, c * w:(c + 1) * w] = maps[i]
+    return grid
+
+
+def _pool(a: np.ndarray, cells: int) -> np.ndarray:
+    """Block means so that no side exceeds ``cells`` (NaN cells are left out of the means)."""
+    import numpy as np
+
+    r, c = a.shape
+    br, bc = math.ceil(r / cells), math.ceil(c / cells)
+    if br == 1 and bc == 1:
+        return a
+    pr, pc = math.ceil(r / br) * br, math.ceil(c / bc) * bc
+    padded = np.full((pr, pc), np.nan)
+    padded[:r, :c] = a
+    blocks = padded.reshape(pr // br, br, pc // bc, bc)
+    finite = ~np.isnan(blocks)
+    total = np.where(finite, blocks, 0.0).sum(axis=(1, 3))
+    count = finite.sum(axis=(1, 3))
+    out = np.full(total.shape, np.nan)
+    np.divide(total, count, out=out, where=count > 0)
+    return out
+
+
+def _heatmap(t: Any) -> tuple[np.ndarray, float, float]:
+    """RGBA pixels (one per cell) of a diverging colormap centred at 0, scaled to the tensor's
+    largest magnitude, and the thumbnail's size in pt."""
+    import numpy as np
+    from matplotlib import colormaps
+
+    grid = _pool(_as_grid(t), _HEAT_CELLS)
+    r, c = grid.shape
+    finite = np.isfinite(grid)
+    vmax = float(np.abs(grid[finite]).max()) if finite.any() else 0.0
+    scaled = np.where(finite, grid, 0.0) / (vmax or 1.0)
+    rgba = colormaps["RdBu_r"]((np.clip(scaled, -1.0, 1.0) + 1.0) / 2.0, bytes=True)
+    rgba[~finite] = (170, 170, 170, 255)  # nan/inf and the gaps of a tiled grid: grey
+    # cells of k x k pixels inside a one-pixel grey frame, so that the thumbnail's edge shows
+    # where its values are close to 0 (white)
+    k = max(1, math.ceil(64 / max(r, c)))
+    cells = np.repeat(np.repeat(rgba, k, axis=0), k, axis=1)
+    rgba = np.empty((r * k + 2, c * k + 2, 4), dtype=np.uint8)
+    rgba[...] = (140, 140, 140, 255)
+    rgba[1:-1, 1:-1] = cells
+    aspect = min(max(c / r, 0.25), 4.0)
+    if aspect >= 1.0:
+        iw, ih = _HEAT_SIDE, max(_HEAT_SIDE / aspect, _HEAT_MIN)
+    else:
+        iw, ih = max(_HEAT_SIDE * aspect, _HEAT_MIN), _HEAT_SIDE
+    return np.ascontiguousarray(rgba, dtype=np.uint8), iw, ih
+
+
+def _check_text(rows: list[tuple[Any, ...]], ok_of: Any) -> tuple[str, bool]:
+    """The gradient-check field of an input: ``"✓ numeric 5"``, ``"✗ numeric 2.5"``, or for a
+    tensor ``"✓ numeric: all 12 agree"`` / ``"✗ numeric: 3 of 12 differ"``."""
+    bad = [r for r in rows if not ok_of(r)]
+    if len(rows) == 1 and not rows[0][1]:
+        numeric = format_number(float(rows[0][3]))
+        return (f"✗ numeric {numeric}" if bad else f"✓ numeric {numeric}"), not bad
+    if bad:
+        worst = max(float(r[4]) for r in bad)
+        worst_text = format_number(worst, 2)
+        return f"✗ numeric: {len(bad)} of {len(rows)} differ (by ≤ {worst_text})", False
+    return f"✓ numeric: all {len(rows)} agree", True
+
+
+def _tensor_row(t: Any, role: str, size: float) -> list[_Field]:
+    """One card row for a tensor: its numbers (≤ 4×4), or a heatmap and its shape and
+    min/mean/max."""
+    if not _is_big(t):
+        return [_Field(role, _value_text(t) if role == "value" else _grad_text(t), size, False)]
+    img, iw, ih = _heatmap(t)
+    text = _summary_text(t)
+    return [_Field(f"{role}-img", "", size, False, iw, ih, img=img),
+            _Field(role, text if role == "value" else "∂ " + text, _FONT["stats"], False)]
+
+
+def _card(node: Node, role: str, show_values: bool, show_grads: bool,
+          check: tuple[str, bool] | None) -> _NodeLook:
+    """A tensor's record: rows stacked top to bottom (name with shape and dtype; value;
+    gradient; check). A heatmap row names the shape itself, so the top row then shows the dtype
+    only."""
+    const = role == "constant"
+    rows: list[list[_Field]] = []
+    value_row = None
+    if (show_values or const) and node.value is not None:
+        value_row = 1
+        rows.append(_tensor_row(node.value, "value", _FONT["const"] if const else _FONT["value"]))
+    if show_grads and node.grad is not None and not const:
+        rows.append(_tensor_row(node.grad, "grad", _FONT["grad"]))
+    if check is not None:
+        rows.append([_Field("check", check[0], _FONT["value"], False)])
+    head = [_Field("name", node.label or node.name, _FONT["const"] if const else _FONT["name"],
+                   True)]
+    shape = _shape_text(node)
+    if any(f.img is not None for row in rows for f in row):
+        shape = plain_text(node.dtype) if node.dtype else ""
+    if shape:
+        head.append(_Field("shape", shape, _FONT["shape"], False))
+    rows.insert(0, head)
+    gap = 5.0
+    for row in rows:
+        for f in row:
+            if f.img is None:
+                f.tw = _MEASURE.width(f.text, f.size, f.bold)
+                f.th = _block_height(f.text, f.size)
+    widths = [sum(f.tw for f in row) + gap * (len(row) - 1) for row in rows]
+    w = max(widths) + 2 * _PAD_X
+    min_h = 15.0 if const else 19.0
+    heights = [max(max(f.th for f in row) + 2 * _PAD_Y - 1.0, min_h) for row in rows]
+    h = sum(heights)
+    y = h / 2
+    fields: list[_Field] = []
+    seps: list[tuple[float, float, float, float]] = []
+    value_box = None
+    for k, (row, rw, rh) in enumerate(zip(rows, widths, heights)):
+        x = -rw / 2
+        for f in row:
+            f.dx, f.dy = x + f.tw / 2, y - rh / 2
+            x += f.tw + gap
+            fields.append(f)
+        if k == value_row:
+            value_box = (-w / 2, y - rh, w / 2, y)
+        y -= rh
+        if k < len(rows) - 1:
+            seps.append((-w / 2, y, w / 2, y))
+    return _NodeLook(node, role, fields, w, h, separators=seps,
+                     bad=check is not None and not check[1], value_box=value_box)
+
+
+def _node_look(graph: Graph, node: Node, show_values: bool, show_grads: bool,
+               check: tuple[str, bool] | None = None) -> _NodeLook:
+    """Fields and size of a node: ops are ellipses with their symbol; scalar values are records
+    ``name | value | ∂ grad`` in a row; tensors are cards with their shape and dtype, small ones
+    (≤ 4×4) as numbers, larger ones as heatmaps with min/mean/max. ``check`` adds the gradient
+    check's field (text, agrees)."""
     role = _role(graph, node)
     if role == "op":
         size = _FONT["op"]
         text = node.label or node.name
+        if node.attrs.get("collapsed"):
+            # a collapsed module: a box (it stands for many ops), its size in a second line
+            count = node.attrs.get("ops")
+            parts = [_Field("op", text, _FONT["name"], True)]
+            if isinstance(count, int):
+                parts.append(_Field("ops", f"{count} op{'s' if count != 1 else ''}",
+                                    _FONT["shape"], False))
+            for f in parts:
+                f.tw = _MEASURE.width(f.text, f.size, f.bold)
+                f.th = _block_height(f.text, f.size)
+            w = max(f.tw for f in parts) + 2 * _PAD_X + 6.0
+            h = sum(f.th for f in parts) + 2 * _PAD_Y + 4.0 + 2.0 * (len(parts) - 1)
+            y = h / 2 - _PAD_Y - 2.0
+            for f in parts:
+                f.dy = y - f.th / 2
+                y -= f.th + 2.0
+            return _NodeLook(node, role, parts, w, h)
         tw = _MEASURE.width(text, size)
         th = _block_height(text, size)
         d = max(25.0, th + 9.0)
         w = max(d, tw + 14.0)
         return _NodeLook(node, role, [_Field("op", text, size, False, tw, th)], w, d,
                          ellipse=True)
+    if _is_tensor_node(node):
+        return _card(node, role, show_values, show_grads, check)
     fields: list[_Field] = []
     tensor = False
     if role == "constant":
@@ -402,11 +654,14 @@ def _node_look(graph: Graph, node: Node, show_values: bool, show_grads: bool) ->
         if show_grads and node.grad is not None:
             fields.append(_Field("grad", _grad_text(node.grad), _FONT["grad"], False))
             tensor = tensor or _numel(node.grad) > 1
+        if check is not None:
+            fields.append(_Field("check", check[0], _FONT["value"], False))
     for f in fields:
         f.tw = _MEASURE.width(f.text, f.size, f.bold)
         f.th = _block_height(f.text, f.size)
     min_h = 17.0 if role == "constant" else 21.0
     seps: list[tuple[float, float, float, float]] = []
+    value_box = None
     if tensor and len(fields) > 1:
         # a card: fields stacked top to bottom
         w = max(f.tw for f in fields) + 2 * _PAD_X
@@ -415,6 +670,8 @@ def _node_look(graph: Graph, node: Node, show_values: bool, show_grads: bool) ->
         y = h / 2
         for k, (f, fh) in enumerate(zip(fields, heights)):
             f.dx, f.dy = 0.0, y - fh / 2
+            if f.role == "value":
+                value_box = (-w / 2, y - fh, w / 2, y)
             y -= fh
             if k < len(fields) - 1:
                 seps.append((-w / 2, y, w / 2, y))
@@ -425,10 +682,13 @@ def _node_look(graph: Graph, node: Node, show_values: bool, show_grads: bool) ->
         x = -w / 2
         for k, (f, fw) in enumerate(zip(fields, widths)):
             f.dx, f.dy = x + fw / 2, 0.0
+            if f.role == "value":
+                value_box = (x, -h / 2, x + fw, h / 2)
             x += fw
             if k < len(fields) - 1:
                 seps.append((x, -h / 2, x, h / 2))
-    return _NodeLook(node, role, fields, w, h, separators=seps)
+    return _NodeLook(node, role, fields, w, h, separators=seps,
+                     bad=check is not None and not check[1], value_box=value_box)
 
 
 # -- spacing: layout units -> points -----------------------------------------------------------
@@ -506,7 +766,8 @@ def _main_axis(xy: Any, src: Any, dst: Any) -> int:
 
 
 def _spacing(
-    xy: np.ndarray, half: np.ndarray, src: np.ndarray, dst: np.ndarray, need: np.ndarray
+    xy: np.ndarray, half: np.ndarray, src: np.ndarray, dst: np.ndarray, need: np.ndarray,
+    sep: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> tuple[_AxisMap, _AxisMap]:
     """Maps from layout units to points such that no two nodes overlap and every edge has room
     for its arrow and label (``need``: length wanted between its two boxes, pt).
@@ -536,16 +797,25 @@ def _spacing(
     dy = yo[1:] - yo[:-1]
     ok = same & (dy > 1e-9)
     sy = 2.0 * float(np.median(hy)) + _GAP_CROSS
+    gid: Any = None
+    sep_main: Any = None
+    sep_cross: Any = None
+    if sep is not None:
+        gid, sep_main, sep_cross = sep
     if ok.any():
         a, b = order[:-1][ok], order[1:][ok]
-        sy = max(sy, float(((hy[a] + hy[b] + _GAP_CROSS) / dy[ok]).max()))
+        room = hy[a] + hy[b] + _GAP_CROSS
+        if gid is not None:
+            room = room + sep_cross[gid[a], gid[b]]
+        sy = max(sy, float((room / dy[ok]).max()))
     # 2) along: constraints "layer j starts at least req after layer i" (i < j)
     ci: list[Any] = []
     cj: list[Any] = []
     cr: list[Any] = []
     n_levels = len(keys)
     if n_levels > 1:
-        reach = (hy + float(hy.max()) + _GAP_CROSS) / sy
+        widest = float(sep_cross.max()) if sep_cross is not None and sep_cross.size else 0.0
+        reach = (hy + float(hy.max()) + _GAP_CROSS + widest) / sy
         span = float(yo.max() - yo.min()) + 2 * float(reach.max()) + 1.0
         key = lv * span + (yo - yo.min())
         for d in (1, 2, 3):
@@ -562,11 +832,17 @@ def _spacing(
                 continue
             ii = np.repeat(idx, cnt)
             jj = order[np.arange(total) + np.repeat(lo - np.cumsum(cnt) + cnt, cnt)]
-            hit = np.abs(y[ii] - y[jj]) * sy < hy[ii] + hy[jj] + _GAP_CROSS
+            clear = hy[ii] + hy[jj] + _GAP_CROSS
+            if gid is not None:
+                clear = clear + sep_cross[gid[ii], gid[jj]]
+            hit = np.abs(y[ii] - y[jj]) * sy < clear
             ii, jj = ii[hit], jj[hit]
             ci.append(level[ii])
             cj.append(level[jj])
-            cr.append(hx[ii] + hx[jj] + _GAP_MAIN)
+            gap = hx[ii] + hx[jj] + _GAP_MAIN
+            if gid is not None:
+                gap = gap + sep_main[gid[ii], gid[jj]]
+            cr.append(gap)
         if len(src):
             ls, ld = level[src], level[dst]
             lo_l, hi_l = np.minimum(ls, ld), np.maximum(ls, ld)
@@ -617,6 +893,13 @@ class _Layout:
     my: _AxisMap
     extra_below: Any  # (n,) pt reserved under a node (Scene: accumulation text)
     content: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # pt, x0 y0 x1 y1 at s=1
+    # local-derivative factor shown before each edge's gradient ("×2 →"), and its width (pt)
+    edge_local: list[str | None] = field(default_factory=list)
+    edge_local_w: list[float] = field(default_factory=list)
+    boxes: list[_ModuleBox] = field(default_factory=list)  # module boxes, outermost first
+    # room around each node beyond its half size (left, bottom, right, top), pt at scale 1:
+    # the accumulation text below it and the padding of the module boxes that hold it
+    pad: Any = None
 
     @property
     def natural_size(self) -> tuple[float, float]:
@@ -653,6 +936,106 @@ def _positions(graph: Graph, layout: Any, direction: str | None = None
     return out
 
 
+@dataclass
+class _ModuleBox:
+    """A labelled box around the nodes that ran inside one ``nn.Module`` call."""
+
+    path: str
+    label: str  # "layers.0: Linear"
+    members: list[int]  # node indexes inside it (in nested boxes too)
+    children: list[int]  # indexes (in the box list) of the boxes directly inside it
+    depth: int  # 0 for the outermost boxes drawn
+    pad: float = 6.0  # pt at scale 1 around the members (and the child boxes)
+    top: float = 0.0  # pt at scale 1 above that for the label row
+
+
+def _node_modules(graph: Graph) -> dict[str, str]:
+    """Node id -> the innermost module path it belongs to: an op, the module it ran in; a value,
+    the module of the op that computed it; a parameter, the module that owns it
+    (``layers.0.weight`` -> ``layers.0``); a constant, the module of its consumers when they
+    all ran in the same one."""
+    mods = getattr(graph, "modules", None) or {}
+    where: dict[str, str] = {}
+    if not mods:
+        return where
+    for op in graph.nodes:
+        if op.kind == "op":
+            path = op.attrs.get("module")
+            if isinstance(path, str) and op.attrs.get("collapsed"):
+                # a collapsed module is drawn as one node: it sits in its parent's box
+                parts = path.split(".")
+                path = next((".".join(parts[:k]) for k in range(len(parts) - 1, 0, -1)
+                             if ".".join(parts[:k]) in mods), None)
+            if isinstance(path, str) and path in mods:
+                where[op.id] = path
+    ops = {n.id for n in graph.nodes if n.kind == "op"}
+    for e in graph.edges:
+        if e.src in ops and e.src in where and e.dst not in where:
+            where[e.dst] = where[e.src]  # op -> its output value
+    for n in graph.nodes:
+        if n.kind == "op" or n.id in where:
+            continue
+        if n.attrs.get("parameter") and "." in n.name:
+            owner = n.name.rsplit(".", 1)[0]
+            if owner in mods:
+                where[n.id] = owner
+                continue
+        if n.kind == "constant" and all(n is not v for v in graph.inputs.values()):
+            users = {where.get(d.id) for d in graph.successors(n.id)}
+            if len(users) == 1:
+                (only,) = users
+                if only is not None:
+                    where[n.id] = only
+    return where
+
+
+def _module_boxes(graph: Graph, index: Mapping[str, int]) -> list[_ModuleBox]:
+    """The module boxes to draw, parents before children (the module tree order). The root
+    module (path ``""``, when ``func`` itself is a module) holds everything and gets no box."""
+    mods = getattr(graph, "modules", None) or {}
+    where = _node_modules(graph)
+    if not where:
+        return []
+    members: dict[str, list[int]] = {}
+    for nid, path in where.items():
+        parts = path.split(".")
+        for k in range(1, len(parts) + 1):
+            prefix = ".".join(parts[:k])
+            if prefix in mods:
+                members.setdefault(prefix, []).append(index[nid])
+    paths = [p for p in mods if p and p in members]
+    parent: dict[str, str | None] = {}
+    for path in paths:
+        parts = path.split(".")
+        parent[path] = next((".".join(parts[:k]) for k in range(len(parts) - 1, 0, -1)
+                             if ".".join(parts[:k]) in members), None)
+    label = {p: f"{plain_text(p)}: {plain_text(mods[p])}" for p in paths}
+    # a box holding exactly what its only child box holds (a model whose forward calls one
+    # Sequential) would be drawn as two nested frames around the same nodes: keep the inner one
+    # and give it both names
+    for path in paths:
+        kids = [c for c in paths if parent[c] == path]
+        if len(kids) == 1 and set(members[kids[0]]) == set(members[path]):
+            label[kids[0]] = f"{label[path]} › {label[kids[0]]}"
+            for c in paths:
+                if parent[c] == path:
+                    parent[c] = parent[path]
+            parent[path] = ""  # dropped
+    boxes: list[_ModuleBox] = []
+    pos: dict[str, int] = {}
+    for path in paths:
+        up = parent[path]
+        if up == "":
+            continue
+        depth = 0 if up is None else boxes[pos[up]].depth + 1
+        pos[path] = len(boxes)
+        boxes.append(_ModuleBox(path, label[path], sorted(members[path]), [], depth,
+                                top=_line_height(_FONT["module"]) + 4.0))
+        if up is not None:
+            boxes[pos[up]].children.append(pos[path])
+    return boxes
+
+
 def _measure_layout(
     graph: Graph,
     positions: Mapping[str, tuple[float, float]],
@@ -661,12 +1044,17 @@ def _measure_layout(
     show_grads: bool,
     show_edge_grads: bool,
     sums: bool = False,
+    local: bool = False,
+    checks: Mapping[str, tuple[str, bool]] | None = None,
+    modules: bool = False,
 ) -> _Layout:
     import numpy as np
 
     ids = [n.id for n in graph.nodes]
     index = {nid: i for i, nid in enumerate(ids)}
-    looks = [_node_look(graph, n, show_values, show_grads) for n in graph.nodes]
+    checks = checks or {}
+    looks = [_node_look(graph, n, show_values, show_grads, checks.get(n.id))
+             for n in graph.nodes]
     xy = np.array([positions[i] for i in ids], dtype=float).reshape(-1, 2)
     half = np.array([(lk.w / 2, lk.h / 2) for lk in looks], dtype=float).reshape(-1, 2)
     extra = np.zeros(len(ids))
@@ -678,31 +1066,66 @@ def _measure_layout(
     src = np.array([index[e.src] for e in graph.edges], dtype=int)
     dst = np.array([index[e.dst] for e in graph.edges], dtype=int)
     edge_text: list[str | None] = []
+    edge_local: list[str | None] = []
+    edge_local_w: list[float] = []
     sizes = []
+    if local and show_edge_grads:
+        from .frames import local_label
     for e in graph.edges:
         if show_edge_grads and e.grad is not None:
-            t = _value_text(e.grad)
+            t = _edge_text(e.grad)
             edge_text.append(t)
-            sizes.append((_MEASURE.width(t, _FONT["edge"]) + 6.0,
+            lt = local_label(graph, e) if local else None
+            lw = _MEASURE.width(lt, _FONT["edge"]) + _LOCAL_GAP if lt else 0.0
+            edge_local.append(lt)
+            edge_local_w.append(lw)
+            sizes.append((_MEASURE.width(t, _FONT["edge"]) + 6.0 + lw,
                           _block_height(t, _FONT["edge"]) + 3.0))
         else:
             edge_text.append(None)
+            edge_local.append(None)
+            edge_local_w.append(0.0)
             sizes.append((0.0, 0.0))
     edge_size = np.array(sizes, dtype=float).reshape(-1, 2)
     along = edge_size[:, _main_axis(xy, src, dst)]
     need = np.where(along > 0, along + 26.0, _GAP_MAIN)
+    boxes = _module_boxes(graph, index) if modules else []
+    pad = np.zeros((len(ids), 4))
+    pad[:, 1] = extra
+    sep = None
+    if boxes:
+        # nodes of different modules need room between them for the padding and label rows of
+        # the boxes that hold one of them but not the other
+        chains: dict[frozenset[int], int] = {}
+        inside: list[set[int]] = [set() for _ in ids]
+        for k, b in enumerate(boxes):
+            for i in b.members:
+                inside[i].add(k)
+                pad[i] += (b.pad, b.pad, b.pad, b.pad + b.top)
+        gid = np.array([chains.setdefault(frozenset(s), len(chains)) for s in inside], dtype=int)
+        keys = list(chains)
+        room = np.zeros((len(keys), len(keys)))
+        for p_, ka in enumerate(keys):
+            for q_, kb in enumerate(keys):
+                diff = ka ^ kb
+                if diff:
+                    room[p_, q_] = sum(boxes[k].pad + boxes[k].top for k in diff) + 4.0
+        sep = (gid, room, room)
+        if len(src):
+            need = need + room[gid[src], gid[dst]]
     # the accumulation text hangs under its box: count it in the box for spacing
     half_sp = half.copy()
     half_sp[:, 1] += extra / 2
-    mx, my = _spacing(xy, half_sp, src, dst, need)
-    lay = _Layout(graph, ids, looks, xy, half, src, dst, edge_text, edge_size, mx, my, extra)
+    mx, my = _spacing(xy, half_sp, src, dst, need, sep)
+    lay = _Layout(graph, ids, looks, xy, half, src, dst, edge_text, edge_size, mx, my, extra,
+                  edge_local=edge_local, edge_local_w=edge_local_w, boxes=boxes, pad=pad)
     if len(ids):
         px, py = mx.fwd(xy[:, 0]), my.fwd(xy[:, 1])
         lay.content = (
-            float((px - half[:, 0]).min()),
-            float((py - half[:, 1] - extra).min()),
-            float((px + half[:, 0]).max()),
-            float((py + half[:, 1]).max()),
+            float((px - half[:, 0] - pad[:, 0]).min()),
+            float((py - half[:, 1] - pad[:, 1]).min()),
+            float((px + half[:, 0] + pad[:, 2]).max()),
+            float((py + half[:, 1] + pad[:, 3]).max()),
         )
     return lay
 
@@ -747,9 +1170,9 @@ def _fit(lay: _Layout, width: float | None, height: float | None) -> _Fit:
     if len(lay.ids):
         px, py = mx.fwd(lay.xy[:, 0]), my.fwd(lay.xy[:, 1])
         hw, hh = lay.half[:, 0] * f, lay.half[:, 1] * f
-        ex = lay.extra_below * f
-        cx = (float((px - hw).min()) + float((px + hw).max())) / 2
-        cy = (float((py - hh - ex).min()) + float((py + hh).max())) / 2
+        pd = lay.pad * f
+        cx = (float((px - hw - pd[:, 0]).min()) + float((px + hw + pd[:, 2]).max())) / 2
+        cy = (float((py - hh - pd[:, 1]).min()) + float((py + hh + pd[:, 3]).max())) / 2
     else:
         cx = cy = 0.0
     return _Fit(f, mx, my, cx, cy, float(width), float(height))
@@ -786,6 +1209,11 @@ def _base_style(theme: dict[str, str], role: str) -> _Style:
     return _Style(theme[f"{key}_fill"], theme[f"{key}_edge"], lw)
 
 
+def _look_style(theme: dict[str, str], look: _NodeLook) -> _Style:
+    """The base style of a node (a gradient-check mismatch adds a ring: see ``draw_rings``)."""
+    return _base_style(theme, look.role)
+
+
 @dataclass
 class _NodeArt:
     """The artists of one node (in a Scene they are updated together)."""
@@ -808,12 +1236,14 @@ class _Painter:
                  show_values: bool) -> None:
         self.lay, self.fit, self.theme = lay, fit, theme
         self.labels = labels
+        self.thumbnails = True  # heatmaps of tensors (off only for labels=False)
         self.show_values = show_values
         self.px = fit.mx.fwd(lay.xy[:, 0]) if len(lay.ids) else []
         self.py = fit.my.fwd(lay.xy[:, 1]) if len(lay.ids) else []
         self.nodes: list[_NodeArt] = []
         self.edge_geom: list[tuple[tuple[float, float], ...] | None] = []  # start, end, tip (pt)
         self.edge_labels: dict[int, Any] = {}
+        self.edge_locals: dict[int, Any] = {}  # the "×2 →" factors before edge gradients
         self._adder: Any = None
 
     def to_data(self, pts: Any) -> Any:
@@ -950,7 +1380,7 @@ class _Painter:
         from matplotlib.patches import PathPatch
         from matplotlib.path import Path as MPath
 
-        styles = [_base_style(self.theme, lk.role) for lk in self.lay.looks]
+        styles = [_look_style(self.theme, lk) for lk in self.lay.looks]
         f = max(self.fit.f, 0.3)
         if not compound:
             coll = PathCollection(
@@ -974,6 +1404,25 @@ class _Painter:
             patch.set_gid(f"graphanim-nodes-{role}")
             ax.add_artist(patch)
 
+    def draw_rings(self, ax: Axes) -> None:
+        """A thick ring in the warning colour around each node whose gradient check failed."""
+        from matplotlib.patches import PathPatch
+        from matplotlib.path import Path as MPath
+
+        f = self.fit.f
+        for na, lk in zip(self.nodes, self.lay.looks):
+            if not lk.bad:
+                continue
+            cx, cy = self._pt(na.index)
+            grow = 3.0
+            hw, hh = (lk.w / 2 + grow) * f, (lk.h / 2 + grow) * f
+            v, c = _rounded_rect(cx - hw, cy - hh, cx + hw, cy + hh, 7.0 * f)
+            ring = PathPatch(MPath(self.to_data(v), c), facecolor="none",
+                             edgecolor=self.theme["check_bad"], linewidth=2.4 * max(f, 0.3),
+                             zorder=2.05, clip_on=False)
+            ring.set_gid(f"graphanim-{lk.node.id}-mismatch")
+            ax.add_artist(ring)
+
     def node_patches(self, ax: Axes) -> None:
         """One patch per node for a Scene, which draws them itself: not added to ``ax``
         (adding hundreds of patches costs clip paths and data-limit updates for nothing)."""
@@ -981,13 +1430,70 @@ class _Painter:
 
         fig: Any = ax.get_figure()
         for na, lk in zip(self.nodes, self.lay.looks):
-            st = _base_style(self.theme, lk.role)
+            st = _look_style(self.theme, lk)
             patch = PathPatch(na.path, facecolor=st.fill, edgecolor=st.edge,
                               linewidth=st.lw * max(self.fit.f, 0.3), zorder=2.0,
                               transform=ax.transData)
             patch.set_figure(fig)
             patch.set_gid(f"graphanim-{lk.node.id}")
             na.patch = patch
+
+    def module_rects(self) -> list[tuple[float, float, float, float]]:
+        """Each module box (pt): its members' shapes and its child boxes, plus padding and a row
+        for the label on top; at least as wide as its label."""
+        f = self.fit.f
+        lay = self.lay
+        boxes = lay.boxes
+        rects: list[tuple[float, float, float, float]] = [(0.0, 0.0, 0.0, 0.0)] * len(boxes)
+        for k in reversed(range(len(boxes))):  # children come after their parents
+            b = boxes[k]
+            xs0, ys0, xs1, ys1 = [], [], [], []
+            for i in b.members:
+                cx, cy = self._pt(i)
+                hw, hh = lay.half[i, 0] * f, lay.half[i, 1] * f
+                xs0.append(cx - hw)
+                xs1.append(cx + hw)
+                ys0.append(cy - hh - lay.extra_below[i] * f)
+                ys1.append(cy + hh)
+            for c in b.children:
+                r = rects[c]
+                xs0.append(r[0])
+                ys0.append(r[1])
+                xs1.append(r[2])
+                ys1.append(r[3])
+            x0, y0 = min(xs0) - b.pad * f, min(ys0) - b.pad * f
+            x1, y1 = max(xs1) + b.pad * f, max(ys1) + (b.pad + b.top) * f
+            label_w = (_MEASURE.width(b.label, _FONT["module"]) + 10.0) * f
+            if x1 - x0 < label_w:
+                grow = (label_w - (x1 - x0)) / 2
+                x0, x1 = x0 - grow, x1 + grow
+            rects[k] = (x0, y0, x1, y1)
+        return rects
+
+    def draw_modules(self, ax: Axes) -> None:
+        """Module boxes behind everything: a light fill and border (deeper boxes a shade
+        darker), the label ``path: Class`` in the top-left corner."""
+        if not self.lay.boxes:
+            return
+        from matplotlib.colors import to_rgba
+        from matplotlib.patches import PathPatch
+        from matplotlib.path import Path as MPath
+
+        f = self.fit.f
+        th = self.theme
+        for b, (x0, y0, x1, y1) in zip(self.lay.boxes, self.module_rects()):
+            v, c = _rounded_rect(x0, y0, x1, y1, 7.0 * f)
+            # translucent: nested boxes add up to a darker shade
+            patch = PathPatch(MPath(self.to_data(v), c), facecolor=to_rgba(th["module_fill"], 0.7),
+                              edgecolor=th["module_edge"], linewidth=0.9 * max(f, 0.3),
+                              zorder=0.2 + 0.01 * b.depth, clip_on=False)
+            patch.set_gid(f"graphanim-module-{b.path}")
+            ax.add_artist(patch)
+            if self.labels:
+                xy = self.to_data([(x0 + 5.0 * f, y1 - 3.0 * f)])[0]
+                t = self.text(ax, xy, b.label, _FONT["module"], color=th["module_text"],
+                              gid=f"graphanim-module-{b.path}-label", zorder=0.9, va="top")
+                t.set_horizontalalignment("left")
 
     def text(self, ax: Axes, xy: tuple[float, float], s: str, size: float, *, color: str,
              gid: str, bold: bool = False, zorder: float = 3.0, va: str = "baseline",
@@ -1017,10 +1523,14 @@ class _Painter:
         for na, lk in zip(self.nodes, self.lay.looks):
             cx, cy = self._pt(na.index)
             for fld in lk.fields:
+                if fld.img is not None or not fld.text:
+                    continue
                 fx, fy = cx + fld.dx * f, cy + fld.dy * f
-                if fld.role == "grad":
+                if fld.role.startswith("grad"):
                     color = th["grad"]
-                elif lk.role == "constant":
+                elif fld.role == "check":
+                    color = th["check_bad"] if lk.bad else th["check_ok"]
+                elif lk.role == "constant" or fld.role in ("shape", "ops"):
                     color = th["constant_text"]
                 else:
                     color = th["text"]
@@ -1033,9 +1543,40 @@ class _Painter:
                                      f"graphanim-{lk.node.id}-{fld.role}", (na.index, fld.role)))
         return reqs
 
+    def images(self, ax: Axes, add: bool) -> None:
+        """Heatmap thumbnails of tensor fields (``BboxImage`` artists in data coordinates);
+        added to ``ax`` for a picture, kept in the node's ``texts`` for a Scene. They stay when
+        the text is hidden for legibility (only ``labels=False`` leaves them out)."""
+        if not self.thumbnails:
+            return
+        from matplotlib.image import BboxImage
+        from matplotlib.transforms import Bbox, TransformedBbox
+
+        f = self.fit.f
+        fig: Any = ax.get_figure()
+        for na, lk in zip(self.nodes, self.lay.looks):
+            cx, cy = self._pt(na.index)
+            for fld in lk.fields:
+                if fld.img is None:
+                    continue
+                x, y = cx + fld.dx * f, cy + fld.dy * f
+                hw, hh = fld.tw / 2 * f, fld.th / 2 * f
+                (x0, y0), (x1, y1) = self.to_data([(x - hw, y - hh), (x + hw, y + hh)])
+                im = BboxImage(TransformedBbox(Bbox.from_extents(x0, y0, x1, y1), ax.transData),
+                               interpolation="nearest", origin="upper", resample=False,
+                               zorder=3.0)
+                im.set_data(fld.img)
+                im.set_gid(f"graphanim-{lk.node.id}-{fld.role}")
+                if add:
+                    ax.add_artist(im)
+                else:
+                    im.set_figure(fig)
+                na.texts[fld.role] = im
+
     def edge_label_requests(self) -> list[_TextReq]:
         """Gradient labels near the middle of each edge, moved along it (or beside it) to avoid
-        nodes and earlier labels; where no spot is free, the least crowded one."""
+        nodes and earlier labels; where no spot is free, the least crowded one. With local
+        derivatives the factor (``×2 →``, in the text colour) comes first, then the gradient."""
         if not self.labels:
             return []
         f = self.fit.f
@@ -1044,6 +1585,8 @@ class _Painter:
             cx, cy = self._pt(na.index)
             hw, hh = lk.w / 2 * f, lk.h / 2 * f
             grid.add((cx - hw, cy - hh, cx + hw, cy + hh))
+        locals_ = self.lay.edge_local or [None] * len(self.lay.edge_text)
+        local_w = self.lay.edge_local_w or [0.0] * len(self.lay.edge_text)
         reqs: list[_TextReq] = []
         for ei, (text, geom) in enumerate(zip(self.lay.edge_text, self.edge_geom)):
             if text is None or geom is None:
@@ -1072,8 +1615,19 @@ class _Painter:
                 y, va = place[1], "center"
             else:
                 y, va = place[1] - 0.36 * _FONT["edge"] * f, "baseline"
-            reqs.append(_TextReq(place[0], y, text, _FONT["edge"], False, self.theme["grad"], va,
-                                 4.0, f"graphanim-edge-{ei}", ("edge", ei), box=place[2]))
+            box = place[2]
+            lt, lw = locals_[ei], local_w[ei] * f
+            gx = place[0]
+            if lt:
+                # the factor on the left part of the box, the gradient on the right part
+                gx = place[0] + lw / 2
+                lx = box[0] + (lw - _LOCAL_GAP * f) / 2 + 3.0 * f
+                reqs.append(_TextReq(lx, y, lt, _FONT["edge"], False, self.theme["local"], va,
+                                     4.0, f"graphanim-edge-{ei}-local", ("edge-local", ei),
+                                     box=(box[0], box[1], box[0] + lw + 3.0 * f, box[3])))
+                box = (box[0] + lw, box[1], box[2], box[3])
+            reqs.append(_TextReq(gx, y, text, _FONT["edge"], False, self.theme["grad"], va,
+                                 4.0, f"graphanim-edge-{ei}", ("edge", ei), box=box))
         return reqs
 
     def draw_texts(self, ax: Axes, reqs: list[_TextReq], glyphs: bool) -> None:
@@ -1093,6 +1647,8 @@ class _Painter:
                           **({"bbox": bbox} if r.box is not None else {}))
             if r.key[0] == "edge":
                 self.edge_labels[int(r.key[1])] = t
+            elif r.key[0] == "edge-local":
+                self.edge_locals[int(r.key[1])] = t
             else:
                 self.nodes[int(r.key[0])].texts[str(r.key[1])] = t
 
@@ -1296,7 +1852,7 @@ def _smallest_font(lay: _Layout) -> float:
 
 
 def _legibility(lay: _Layout, f: float, labels: bool | None, user_size: bool,
-                what: str) -> bool:
+                what: str, kind: str = "raster") -> bool:
     """Whether to draw the labels at text scale ``f``; warn when they are hidden or small.
 
     Automatically sized figures keep text at 8 pt unless the size cap forces it smaller: down to
@@ -1310,8 +1866,12 @@ def _legibility(lay: _Layout, f: float, labels: bool | None, user_size: bool,
     if smallest >= warn_below:
         return True
     n = len(lay.ids)
-    fix = ("pass a larger figsize=" if user_size else
-           "save as .svg (no size cap), or pass figsize=")
+    if user_size:
+        fix = "pass a larger figsize="
+    elif kind == "svg":  # already the largest page: the text can only be drawn smaller
+        fix = "pass figsize= for a larger page"
+    else:
+        fix = "save as .svg (no size cap), or pass figsize="
     if labels is True or smallest >= hide_below:
         warnings.warn(
             f"{what}: a graph of {n} nodes fits only with text at {smallest:.1f} pt, which may "
@@ -1388,18 +1948,26 @@ def _draw(
     managed: bool,
     kind: str = "raster",
     direction: str | None = None,
+    local: bool | None = None,
+    check: Any = None,
+    modules: bool | None = None,
 ) -> Figure:
     th = _check_theme(theme)
     if not isinstance(graph, Graph):
         raise TypeError(f"plot() needs a graphanim Graph, got {type(graph).__name__}")
+    for name, flag in (("local", local), ("modules", modules)):
+        if flag is not None and not isinstance(flag, bool):
+            raise TypeError(f"{name} must be True, False or None (automatic), got {flag!r}")
     backward = _has_backward(graph)
-    show_grads = bool(with_all and backward) if grads is None else bool(grads)
+    checks = _check_fields(graph, check)
+    show_grads = bool((with_all or checks) and backward) if grads is None else bool(grads)
     show_edge = bool(with_all and backward) if edge_grads is None else bool(edge_grads)
     show_values = bool(values or with_all)
     pos = _positions(graph, layout, direction)
     with _rc():
-        lay = _measure_layout(graph, pos, show_values=show_values, show_grads=show_grads,
-                              show_edge_grads=show_edge)
+        measure: dict[str, Any] = {"show_values": show_values, "show_grads": show_grads,
+                   "show_edge_grads": show_edge, "checks": checks, "modules": modules is not False}
+        lay = _measure_layout(graph, pos, local=show_edge if local is None else local, **measure)
         user_size = True
         if ax is not None:
             fig: Any = ax.get_figure(root=True) if _mpl_has_root() else ax.figure
@@ -1425,17 +1993,59 @@ def _draw(
             fw, fh = fig.get_size_inches()
             area = (fw * 72.0, fh * 72.0)
         fit = _fit(lay, *area)
-        draw_labels = _legibility(lay, fit.f, labels, user_size, "plot")
+        if local is None and user_size and any(lay.edge_local) and (
+                _smallest_font(lay) * fit.f < _MIN_PT_AUTO):
+            # automatic local derivatives only where they leave the text legible
+            lay = _measure_layout(graph, pos, local=False, **measure)
+            fit = _fit(lay, *area)
+        draw_labels = _legibility(lay, fit.f, labels, user_size, "plot", kind)
         painter = _Painter(lay, fit, th, labels=draw_labels, show_values=show_values)
+        painter.thumbnails = labels is not False
         _prepare_axes(ax, fit, th)
         painter.node_paths()
         painter.edge_paths()
+        painter.draw_modules(ax)
         painter.draw_edges(ax)
         reqs = painter.node_text_requests() + painter.edge_label_requests()
         big = len(reqs) > _GLYPH_TEXTS or len(lay.ids) > _GLYPH_TEXTS
         painter.draw_nodes(ax, compound=big)
+        painter.draw_rings(ax)
         painter.draw_texts(ax, reqs, glyphs=big)
+        painter.images(ax, add=True)
     return fig  # type: ignore[return-value]
+
+
+def _check_fields(graph: Graph, check: Any) -> dict[str, tuple[str, bool]]:
+    """Input node id -> (text, agrees) of the gradient-check overlay."""
+    if check is None or check is False:
+        return {}
+    if check is True:
+        # a collapsed graph checks the graph it was made from (same inputs)
+        method = getattr(graph, "check", None) or getattr(getattr(graph, "source", None),
+                                                          "check", None)
+        if not callable(method):
+            raise TypeError(
+                "check=True re-runs the function, which needs a TorchGraph; pass the result of "
+                "graphanim.explain.check(...) instead, or check=False"
+            )
+        check = method()
+    rows = getattr(check, "rows", None)
+    if rows is None:
+        raise TypeError(
+            f"check must be True, False, None or the GradCheck that graph.check() returns, got "
+            f"{type(check).__name__}"
+        )
+    atol = float(getattr(check, "atol", 1e-5))
+    rtol = float(getattr(check, "rtol", 1e-4))
+
+    def ok_of(row: tuple[Any, ...]) -> bool:
+        return float(row[4]) <= atol + rtol * abs(float(row[3]))
+
+    by_name: dict[str, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        by_name.setdefault(str(row[0]), []).append(tuple(row))
+    return {graph.inputs[name].id: _check_text(found, ok_of)
+            for name, found in by_name.items() if name in graph.inputs}
 
 
 def plot(
@@ -1452,6 +2062,9 @@ def plot(
     edge_grads: bool | None = None,
     labels: bool | None = None,
     direction: str | None = None,
+    local: bool | None = None,
+    check: Any = None,
+    modules: bool | None = None,
 ) -> Figure:
     """Draw the computation graph: values, gradients and the chain rule at a glance.
 
@@ -1460,10 +2073,16 @@ def plot(
     - **Value nodes** are rounded record boxes ``name | value | ∂ grad``: the name (bold) is the
       argument, parameter or variable name; *value* is the forward value; ``∂ grad`` (vermillion)
       is the gradient of the seeded outputs with respect to this value, ``∂out/∂name``. Scalars
-      read as one row; when a field holds a tensor the fields are stacked (name on top).
-      Numbers have 4 significant digits; a tensor of up to 4×4 elements shows every element (a
-      matrix one row per line); a larger one shows its shape and min/mean/max; ``nan`` and
-      ``inf`` appear as such.
+      read as one row. Numbers have 4 significant digits; ``nan`` and ``inf`` appear as such.
+    - **Tensors** are cards, fields stacked: the name with the shape and dtype in small grey type
+      (``W  20×10 float32``), then the value, then the gradient. Up to 4×4 (at most 4 rows and 4
+      columns) every element is shown, a matrix one row per line. A larger tensor is a heatmap
+      thumbnail next to its shape and min/mean/max: a diverging colormap (``RdBu_r``: blue
+      negative, white 0, red positive) scaled to the tensor's largest magnitude, so 0 is always
+      white; vectors are one row, matrices themselves, more dimensions tile their trailing
+      matrices (feature maps, heads) in a grid; above 32 cells a side, cells are block means;
+      NaN/inf cells are grey. Values and gradients get one each. On edges a large tensor's
+      gradient is named by its shape (the numbers are on the node it flows into).
     - The box colour says the role (Okabe-Ito colour-blind-safe hues): **inputs** blue
       (#0072B2) with a thick border, **parameters** (``nn.Parameter`` leaves) reddish purple
       (#CC79A7) with a thick border, **outputs** bluish green (#009E73) with a thick border,
@@ -1471,18 +2090,43 @@ def plot(
       in ``b + 1``) small grey boxes in smaller type.
     - **Op nodes** are orange (#E69F00) circles, or ellipses for long names, with the operation's
       symbol: ``+ − × ÷ x² sin exp max σ``...; a ``trackable_function`` shows its ``name``
-      (mathtext).
+      (mathtext). A **collapsed module** (``graphanim.modules.collapse``) is an orange rounded
+      box with its label (``net.0 · Linear``) and the number of ops it stands for.
     - **Edges** are grey arrows in the direction of the forward pass (operands into an op, the op
       into its result). With ``with_all=True`` each edge carries a vermillion label near its
       middle: the gradient contribution flowing back along it. In ``e = (a+b)(b+1)`` the two
       edges out of ``b`` carry 2 and 3, and ``b`` shows ``∂ 5``, their sum.
+    - **Local derivatives** (``local``): on an edge into an op the gradient label is preceded by
+      the op's local derivative with respect to that operand, in grey: ``×2 → 2`` reads
+      *upstream gradient × ∂op/∂operand → gradient on this edge* (the edge ``c → ×`` of
+      ``e = c·d`` at d = 2). The factor is :func:`graphanim.explain.local_derivative` (edge
+      gradient ÷ upstream gradient, or the op differentiated alone where the upstream is 0);
+      tensor edges have none.
+    - **Gradient check** (``check``): each input gets a last field with the finite-difference
+      gradient next to autograd's: ``✓ numeric 5`` (bluish green) when they agree within the
+      check's tolerance, ``✗ numeric 2.5`` (crimson) and a crimson ring around the node when
+      they do not; for a tensor ``✓ numeric: all 12 agree`` or ``✗ numeric: 3 of 12 differ``.
+    - **Module boxes** (``modules``): the ops that ran inside an ``nn.Module`` call, with the
+      values they computed and the module's own parameters, sit on a light rounded box labelled
+      ``path: Class`` in its top-left corner (``net.0: Linear``), drawn behind edges and nodes;
+      boxes nest like the modules (translucent, so deeper boxes are a shade darker). A module
+      that only wraps one child module (a model whose forward calls one ``Sequential``) shares
+      the child's box, labelled ``model: Model › model.body: Sequential``. A collapsed module
+      sits in its parent's box. The layout does not know the modules: the renderer leaves room
+      between nodes of different modules, but a box is the bounding box of its members, so a
+      node of another module placed among them can end up on it.
     - Themes ``"light"`` (white background) and ``"dark"`` use the same hues (lightened where
       needed for contrast); all colours are in :data:`THEMES`. Animations (:class:`Scene`) add:
       the active step yellow with an orange border, finished nodes bordered in the pass colour
-      (forward blue, backward vermillion), active edges thick in the pass colour, and sums of
-      gradient contributions (``2 + 3 = 5``) under the value that receives them.
-    - Text is DejaVu Sans at 10 pt (op symbols 12 pt, edge labels and constants 9 pt) at the
-      default size; the figure grows with the graph so it stays at least 8 pt.
+      (forward blue, backward vermillion), active edges thick in the pass colour (forward: the
+      head on the edge's own tip; backward: the grey tip is hidden and the head points at the
+      operand, against the arrow, the way the gradient flows), sums of gradient contributions
+      (``2 + 3 = 5``) under the value that receives them, and in a backward step the forward
+      values the op's backward reads (its saved tensors) tinted blue with a blue outline, named
+      in a blue line under the caption (``sin′ uses the saved input x``).
+    - Text is DejaVu Sans at 10 pt (op symbols 12 pt, edge labels and constants 9 pt, shapes,
+      statistics and module labels 8.5 pt) at the default size; the figure grows with the graph
+      so it stays at least 8 pt.
 
     Parameters
     ----------
@@ -1518,6 +2162,16 @@ def plot(
         ``False``: shapes only.
     direction : {"LR", "TB"}, optional
         Passed to the layout: left to right (its default) or top to bottom.
+    local : bool, optional
+        Local derivatives before the edge gradients (``×2 → 2``). Default: shown with the edge
+        gradients, except on a figure whose size is given (``figsize``, ``ax``) where they
+        would push the text below 8 pt.
+    check : bool or GradCheck, optional
+        Gradient-check overlay: ``True`` runs ``graph.check()`` (a :class:`~graphanim.TorchGraph`
+        re-runs its function), or pass the result of ``graph.check(...)``; shows the gradients
+        too. Default: none.
+    modules : bool, optional
+        Module boxes; default: drawn when the graph ran through modules (``nn.Module`` calls).
 
     Returns
     -------
@@ -1528,18 +2182,22 @@ def plot(
     ValueError
         For an unknown ``theme`` (the message lists the themes) or a layout dict without a
         position for every node.
+    TypeError
+        For ``check=True`` on a graph that cannot re-run its function, or a ``check`` that is not
+        a gradient-check result; for a ``local``/``modules`` that is not a bool or None.
 
     Examples
     --------
     >>> from graphanim import TorchGraph
     >>> g = TorchGraph(lambda a, b: (a + b) * (b + 1), [2.0, 1.0])
     >>> fig = plot(g, with_all=True)
+    >>> fig = plot(g, check=True)  # finite differences next to autograd's gradients
     """
     if ax is None:
         _resolve_backend()
     return _draw(graph, with_all, values=values, grads=grads, ax=ax, layout=layout, theme=theme,
                  figsize=figsize, dpi=dpi, edge_grads=edge_grads, labels=labels, managed=True,
-                 direction=direction)
+                 direction=direction, local=local, check=check, modules=modules)
 
 
 def _resolve_backend() -> None:
@@ -1567,14 +2225,15 @@ def _figure(graph: Graph, plot_kwargs: dict[str, Any], kind: str) -> Figure:
     kw = dict(plot_kwargs)
     with_all = bool(kw.pop("with_all", False))
     unknown = set(kw) - {"values", "grads", "layout", "theme", "figsize", "dpi", "edge_grads",
-                         "labels", "direction"}
+                         "labels", "direction", "local", "check", "modules"}
     if unknown:
         raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
     return _draw(
         graph, with_all, values=kw.get("values", True), grads=kw.get("grads"), ax=None,
         layout=kw.get("layout"), theme=kw.get("theme", "light"), figsize=kw.get("figsize"),
         dpi=kw.get("dpi"), edge_grads=kw.get("edge_grads"), labels=kw.get("labels"),
-        managed=False, kind=kind, direction=kw.get("direction"),
+        managed=False, kind=kind, direction=kw.get("direction"), local=kw.get("local"),
+        check=kw.get("check"), modules=kw.get("modules"),
     )
 
 
@@ -1727,10 +2386,13 @@ class Scene:
     What a frame shows (see :class:`graphanim.frames.Frame`): nodes in ``active`` get a yellow
     fill and an orange border; nodes in ``done`` a border in the colour of their pass (forward
     blue, backward vermillion); value texts of ``values`` and gradient texts of ``grads`` appear
-    in their record fields (a constant always shows its value); edges in ``active_edges`` are
-    drawn thick in the pass colour; ``edge_grads`` label their edges with the gradient flowing
-    back; ``sums`` put an accumulation such as ``2 + 3 = 5`` under a value; the ``caption`` is
-    written under the graph and the pass name above it.
+    in their record fields (a constant always shows its value; tensor heatmaps appear with their
+    field); edges in ``active_edges`` are drawn thick in the pass colour, backward with the head
+    at the operand (the edge's grey forward tip hidden); ``edge_grads`` label their edges with
+    the gradient flowing back, preceded by the local derivative (``×2 → 2``); ``sums`` put an
+    accumulation such as ``2 + 3 = 5`` under a value; ``saved`` values get their value field
+    tinted and outlined blue; the ``caption`` is written under the graph (the ``note`` as a last
+    line in blue) and the pass name above it. Module boxes are part of the fixed background.
 
     Parameters
     ----------
@@ -1752,6 +2414,11 @@ class Scene:
     labels : bool, optional
         ``None``: hide node and edge texts that would be smaller than 5 pt (with a
         :class:`LegibilityWarning`); ``True``: always draw them; ``False``: never.
+    local : bool, optional
+        Local derivatives before the edge gradients; default: shown unless they would push the
+        text below 8 pt.
+    modules : bool, optional
+        Module boxes; default: drawn when the graph ran through modules.
 
     Attributes
     ----------
@@ -1787,6 +2454,8 @@ class Scene:
         with_all: bool = True,
         caption: bool = True,
         labels: bool | None = None,
+        local: bool | None = None,
+        modules: bool | None = None,
     ) -> None:
         import numpy as np
 
@@ -1799,8 +2468,10 @@ class Scene:
         pos = _positions(graph, positions)
         show_grads = bool(with_all) and _has_backward(graph)
         with _rc():
-            lay = _measure_layout(graph, pos, show_values=True, show_grads=show_grads,
-                                  show_edge_grads=show_grads, sums=show_grads)
+            measure: dict[str, Any] = {"show_values": True, "show_grads": show_grads,
+                       "show_edge_grads": show_grads, "sums": show_grads,
+                       "modules": modules is not False}
+            lay = _measure_layout(graph, pos, local=show_grads and local is not False, **measure)
             cap_h = _line_height(_FONT["caption"]) * (1 + 1.2 * (self._CAPTION_LINES - 1))
             band_bottom = cap_h + 14.0 if caption else 0.0
             band_top = _line_height(_FONT["phase"]) + 10.0 if caption else 0.0
@@ -1824,19 +2495,28 @@ class Scene:
             graph_h = max(h_pt - band_bottom - band_top, 1.0)
             ax = fig.add_axes((0.0, band_bottom / h_pt, 1.0, graph_h / h_pt))
             fit = _fit(lay, w_pt, graph_h)
+            if local is None and any(lay.edge_local) and (
+                    _smallest_font(lay) * fit.f < _MIN_PT_AUTO):
+                # automatic local derivatives only where they leave the text legible
+                lay = _measure_layout(graph, pos, local=False, **measure)
+                fit = _fit(lay, w_pt, graph_h)
             self._labels = _legibility(lay, fit.f, labels, True, "animation")
             self.fig, self.ax = fig, ax
             self._lay, self._fit = lay, fit
             _prepare_axes(ax, fit, th)
             p = _Painter(lay, fit, th, labels=self._labels, show_values=True)
+            p.thumbnails = labels is not False
             self._painter = p
             p.node_paths()
             p.edge_paths()
+            p.draw_modules(ax)
             p.draw_edges(ax)
             p.node_patches(ax)
             p.draw_texts(ax, p.node_text_requests() + p.edge_label_requests(), glyphs=False)
+            p.images(ax, add=False)
             self._shape_pts: dict[int, Any] = {}
             self._make_overlays(ax)
+            self._make_saved(ax)
             self._caption_on = bool(caption)
             self._caption_box = (0, 0, wpx, math.ceil(band_bottom / 72.0 * self._dpi))
             self._phase_box = (0, hpx - math.ceil(band_top / 72.0 * self._dpi), wpx, hpx)
@@ -1845,10 +2525,13 @@ class Scene:
             for pair in self._edge_overlay:
                 if pair is not None:
                     dynamic.extend(pair)
+            dynamic.extend(self._edge_mask.values())
             for na in p.nodes:
                 dynamic.append(na.patch)
                 dynamic.extend(na.texts.values())
+            dynamic.extend(self._saved.values())
             dynamic.extend(p.edge_labels.values())
+            dynamic.extend(p.edge_locals.values())
             for a in dynamic:
                 a.set_animated(True)
             fig.canvas.draw()  # the static background, once
@@ -1873,35 +2556,45 @@ class Scene:
                 self._add_item(a, boxes.get(id(a)))
             self._glyphs: dict[tuple[float, str, bool], _Glyphs] = {}
             self._caption_glyphs: list[tuple[_Sprite, int, int]] = []
-            self._caption_text = ""
+            self._caption_text: tuple[str, str] = ("", "")
             self._phase_text = ""
             self._phase_sprite: _Sprite | None = None
             self._node_state: list[tuple[Any, ...]] = []
             for na, lk in zip(p.nodes, lay.looks):
-                state = ("normal", lk.role == "constant", False, None)
+                state = ("normal", lk.role == "constant", False, None, False)
                 self._node_state.append(state)
                 self._apply_node(na.index, state, None)
-            self._edge_state: list[tuple[bool, bool]] = [(False, False)] * len(graph.edges)
+            self._edge_state: list[tuple[bool, bool, str | None]] = [
+                (False, False, None)] * len(graph.edges)
             self._redraw([(0, 0, wpx, hpx)])
 
     # -- construction helpers
     def _make_overlays(self, ax: Axes) -> None:
         """A thick line and head per edge, shown while the edge is active (drawn by the Scene,
-        not added to ``ax``)."""
+        not added to ``ax``). Forward, the head sits on the edge's own arrow tip; backward, on
+        the operand's end, pointing at it: the gradient flows against the arrow."""
         import numpy as np
         from matplotlib.lines import Line2D
         from matplotlib.patches import Polygon
 
         p = self._painter
-        lw = 2.6 * max(self._fit.f, 0.3)
+        f = self._fit.f
+        lw = 2.6 * max(f, 0.3)
         fig: Any = ax.get_figure()
         self._edge_overlay: list[tuple[Any, Any] | None] = []
+        self._edge_mask: dict[int, Any] = {}  # edge index -> cover of its forward arrow head
+        self._overlay_geom: dict[int, dict[str, Any]] = {}  # id -> look -> data points
         for g in p.edge_geom:
             if g is None:
                 self._edge_overlay.append(None)
                 continue
             start, end, tip = g
             pts = p.to_data([start, end, *p.arrow_head(tip, start, 1.4)])
+            length = math.hypot(tip[0] - start[0], tip[1] - start[1]) or 1.0
+            ux, uy = (tip[0] - start[0]) / length, (tip[1] - start[1]) / length
+            back = _ARROW_LEN * f * 1.4 * 0.5
+            bstart = (start[0] + ux * back, start[1] + uy * back)
+            bpts = p.to_data([tip, bstart, *p.arrow_head(start, tip, 1.4)])
             line = Line2D(pts[:2, 0], pts[:2, 1], linewidth=lw, solid_capstyle="butt",
                           zorder=1.5, color=self.theme["forward"], visible=False,
                           transform=ax.transData)
@@ -1909,13 +2602,65 @@ class Scene:
                            edgecolor="none", visible=False, transform=ax.transData)
             for a in (line, head):
                 a.set_figure(fig)
-                self._shape_pts[id(a)] = pts[:2] if a is line else pts[2:]
+            self._shape_pts[id(line)] = np.concatenate([pts[:2], bpts[:2]])
+            self._shape_pts[id(head)] = np.concatenate([pts[2:], bpts[2:]])
+            self._overlay_geom[id(line)] = {"forward": pts[:2], "backward": bpts[:2]}
+            self._overlay_geom[id(head)] = {"forward": pts[2:], "backward": bpts[2:]}
             self._edge_overlay.append((line, head))
+            # backward, the static edge's forward arrow head is painted over in the background
+            # colour: the highlighted edge then points one way only, at the operand
+            (hx0, hy0), (hx1, hy1), (hx2, hy2) = p.arrow_head(tip, start, 1.0)
+            cxm, cym = (hx0 + hx1 + hx2) / 3, (hy0 + hy1 + hy2) / 3
+            grow = 1.0 + 1.2 / max(_ARROW_HALF, 1e-9)
+            tri = [(cxm + (x - cxm) * grow, cym + (y - cym) * grow)
+                   for x, y in ((hx0, hy0), (hx1, hy1), (hx2, hy2))]
+            mask = Polygon(p.to_data(tri), closed=True, zorder=1.49,
+                           facecolor=self.theme["background"], edgecolor="none", visible=False,
+                           transform=ax.transData)
+            mask.set_figure(fig)
+            self._shape_pts[id(mask)] = p.to_data(tri)
+            self._edge_mask[len(self._edge_overlay) - 1] = mask
         for na, lk in zip(p.nodes, self._lay.looks):
             cx, cy = p._pt(na.index)
             hw, hh = lk.w / 2 * self._fit.f, lk.h / 2 * self._fit.f
             self._shape_pts[id(na.patch)] = p.to_data(
                 np.array([(cx - hw, cy - hh), (cx + hw, cy + hh)]))
+
+    def _make_saved(self, ax: Axes) -> None:
+        """Per value node, the highlight of the part of its box that holds the forward value,
+        shown while a backward step reads it as a saved tensor (the whole box outlined when no
+        value is shown)."""
+        import numpy as np
+        from matplotlib.patches import PathPatch
+        from matplotlib.path import Path as MPath
+
+        p = self._painter
+        f = self._fit.f
+        fig: Any = ax.get_figure()
+        self._saved: dict[int, Any] = {}
+        for na, lk in zip(p.nodes, self._lay.looks):
+            if lk.role == "op":
+                continue
+            cx, cy = p._pt(na.index)
+            if lk.value_box is not None:
+                x0, y0, x1, y1 = lk.value_box
+                inset = 2.2
+                box = (cx + (x0 + inset) * f, cy + (y0 + inset) * f,
+                       cx + (x1 - inset) * f, cy + (y1 - inset) * f)
+                fill = self.theme["saved_fill"]
+            else:
+                grow = 2.5
+                box = (cx - (lk.w / 2 + grow) * f, cy - (lk.h / 2 + grow) * f,
+                       cx + (lk.w / 2 + grow) * f, cy + (lk.h / 2 + grow) * f)
+                fill = "none"
+            v, c = _rounded_rect(*box, 3.0 * f)
+            data = p.to_data(v)
+            patch = PathPatch(MPath(data, c), facecolor=fill, edgecolor=self.theme["saved_edge"],
+                              linewidth=1.6 * max(f, 0.3), zorder=2.5, transform=ax.transData)
+            patch.set_figure(fig)
+            patch.set_gid(f"graphanim-{lk.node.id}-saved")
+            self._shape_pts[id(patch)] = np.array([data.min(axis=0), data.max(axis=0)])
+            self._saved[na.index] = patch
 
     def _pixel_box(self, a: Any) -> tuple[int, int, int, int]:
         """Pixels an artist can touch in any of its looks (thick borders, label boxes)."""
@@ -2039,6 +2784,7 @@ class Scene:
         active = set(frame.active)
         direction = getattr(frame, "direction", None) or (
             "backward" if frame.phase == "backward" else "forward")
+        saved = set(getattr(frame, "saved", ()))
         with _rc():
             for na, lk in zip(self._painter.nodes, self._lay.looks):
                 nid = lk.node.id
@@ -2049,21 +2795,23 @@ class Scene:
                 else:
                     style = "normal"
                 new = (style, nid in frame.values or lk.role == "constant",
-                       nid in frame.grads, frame.sums.get(nid))
+                       nid in frame.grads, frame.sums.get(nid), nid in saved)
                 old = self._node_state[na.index]
                 if new != old:
                     dirty.extend(self._apply_node(na.index, new, old))
                     self._node_state[na.index] = new
             act_edges = set(frame.active_edges)
             for ei in range(len(self.graph.edges)):
-                new_e = (ei in act_edges, ei in frame.edge_grads)
+                on = ei in act_edges
+                new_e = (on, ei in frame.edge_grads, direction if on else None)
                 if new_e != self._edge_state[ei]:
-                    dirty.extend(self._apply_edge(ei, new_e, direction))
+                    dirty.extend(self._apply_edge(ei, new_e[:2], direction))
                     self._edge_state[ei] = new_e
             if self._caption_on:
-                if frame.caption != self._caption_text:
-                    self._caption_text = frame.caption
-                    self._set_caption(frame.caption)
+                caption = (frame.caption, getattr(frame, "note", ""))
+                if caption != self._caption_text:
+                    self._caption_text = caption
+                    self._set_caption(*caption)
                     dirty.append(self._caption_box)
                 phase = "" if frame.phase == "title" else {
                     "forward": "Forward pass", "backward": "Backward pass"}.get(direction, "")
@@ -2096,13 +2844,21 @@ class Scene:
     def _apply_node(self, i: int, new: tuple[Any, ...], old: tuple[Any, ...] | None
                     ) -> list[tuple[int, int, int, int]]:
         na = self._painter.nodes[i]
-        style, vis_value, vis_grad, sum_text = new
+        style, vis_value, vis_grad, sum_text, is_saved = new
         boxes = self._set_look(na.patch, style)
         if style != (old[0] if old else None):
             # the texts sit on the box: redrawn with it (their look is unchanged)
             boxes += [self._extent[id(t)] for t in na.texts.values()]
+        mark = self._saved.get(i)
+        if mark is not None:
+            boxes += self._set_look(mark, "on" if is_saved else None)
         for role, t in na.texts.items():
-            vis = {"value": vis_value, "grad": vis_grad}.get(role, True)
+            if role.startswith("value"):
+                vis = vis_value
+            elif role.startswith("grad"):
+                vis = vis_grad
+            else:
+                vis = True
             boxes += self._set_look(t, "on" if vis else None)
         if sum_text != (old[3] if old is not None else None):
             boxes += self._set_sum(i, sum_text)
@@ -2145,9 +2901,12 @@ class Scene:
         if pair is not None:
             for a in pair:
                 boxes += self._set_look(a, direction if active else None)
-        lab = self._painter.edge_labels.get(ei)
-        if lab is not None:
-            boxes += self._set_look(lab, "on" if grad_vis else None)
+        mask = self._edge_mask.get(ei)
+        if mask is not None:
+            boxes += self._set_look(mask, "on" if active and direction == "backward" else None)
+        for lab in (self._painter.edge_labels.get(ei), self._painter.edge_locals.get(ei)):
+            if lab is not None:
+                boxes += self._set_look(lab, "on" if grad_vis else None)
         return boxes
 
     def _sprite(self, a: Any, look: Any) -> _Sprite | None:
@@ -2158,6 +2917,11 @@ class Scene:
                 self._style_patch(a, look)
             elif look in ("forward", "backward"):  # edge highlight in the pass colour
                 a.set_color(self.theme[look])
+                pts = self._overlay_geom[id(a)][look]
+                if hasattr(a, "set_xy"):
+                    a.set_xy(pts)
+                else:
+                    a.set_data(pts[:, 0], pts[:, 1])
             # texts have one look ("on"); an accumulation text's look is its text, set already
             self._sprites[key] = self._render(a, self._extent[id(a)])
         return self._sprites[key]
@@ -2183,49 +2947,71 @@ class Scene:
             self._patch_index_cache = idx
         return idx
 
-    def _set_caption(self, text: str) -> None:
-        """Caption glyphs, centred line by line, shrunk to fit the band when long."""
+    def _set_caption(self, text: str, note: str = "") -> None:
+        """Caption glyphs, centred line by line, shrunk to fit the band when long; the ``note``
+        (saved tensors) as a last line in the colour of the saved-tensor highlight."""
         import matplotlib.cbook as cbook
 
         self._caption_glyphs = []
-        if not text:
+        if not text and not note:
             return
         size = _FONT["caption"]
         avail_w = self._w - 16.0 * self._dpi / 72.0
         avail_h = self._caption_box[3] - 6.0 * self._dpi / 72.0
-        lines = text.split("\n")
-        if any(cbook.is_math_text(line) for line in lines):
-            self._caption_glyphs = self._math_caption(text)
+        lines = [(line, self.theme["text"]) for line in text.split("\n")] if text else []
+        if any(cbook.is_math_text(line) for line, _ in lines) or cbook.is_math_text(note):
+            self._caption_glyphs = self._math_caption(text, note)
             return
-        lines = [line.replace(r"\$", "$") for line in lines]
+        lines = [(line.replace(r"\$", "$"), color) for line, color in lines]
+        if note:
+            lines.append((note.replace(r"\$", "$"), self.theme["saved_edge"]))
+        ratio = _FONT["note"] / _FONT["caption"]  # the note is set a little smaller
         for _ in range(4):
-            g = self._glyph_set(size, self.theme["text"], False)
-            laid = [g.layout(line) for line in lines]
+            note_size = round(size * ratio * 2) / 2
+            sets = [self._glyph_set(note_size if note and k == len(lines) - 1 else size, color,
+                                    False) for k, (_, color) in enumerate(lines)]
+            laid = [g_.layout(line) for g_, (line, _) in zip(sets, lines)]
             width = max((w for _, w in laid), default=0.0)
-            height = g.line_px * (1 + 1.2 * (len(lines) - 1))
-            scale = min(1.0, avail_w / width if width else 1.0, avail_h / height)
+            pitches = [1.2 * g_.line_px for g_ in sets]
+            height = sum(pitches) - pitches[-1] + sets[-1].line_px if sets else 0.0
+            scale = min(1.0, avail_w / width if width else 1.0, avail_h / height if height else 1.0)
             if scale >= 0.999 or size <= 4.0:
                 break
             size = max(4.0, math.floor(size * scale * 2) / 2)
         cy = self._caption_box[3] / 2.0
         top = cy + height / 2.0
-        for k, (glyphs, width) in enumerate(laid):
-            base = round(top - g.line_px * 0.8 - k * 1.2 * g.line_px)
+        for (glyphs, width), g_, pitch in zip(laid, sets, pitches):
+            base = round(top - g_.line_px * 0.8)
+            top -= pitch
             x = round(self._w / 2.0 - width / 2.0)
             self._caption_glyphs.extend((s, x + dx, base) for s, dx in glyphs)
 
-    def _math_caption(self, text: str) -> list[tuple[_Sprite, int, int]]:
-        """A caption with mathtext: rasterised whole by matplotlib (slower, exact)."""
+    def _math_caption(self, text: str, note: str = "") -> list[tuple[_Sprite, int, int]]:
+        """A caption with mathtext: rasterised whole by matplotlib (slower, exact); the note
+        under it in its own colour."""
         from matplotlib.text import Text
         from matplotlib.transforms import IdentityTransform
 
-        t = Text(self._w / 2.0, self._caption_box[3] / 2.0, text,
-                 fontproperties=_MEASURE.prop(_FONT["caption"]), color=self.theme["text"],
-                 ha="center", va="center", multialignment="center", usetex=False,
-                 parse_math=True, transform=IdentityTransform())
-        t.set_figure(self.fig)
-        s = self._render(t, self._caption_box)
-        return [(s, 0, 0)] if s is not None else []
+        pitch = 1.2 * _line_height(_FONT["caption"]) * self._dpi / 72.0
+        cy = self._caption_box[3] / 2.0
+        n_lines = (text.count("\n") + 1 if text else 0) + (1 if note else 0)
+        out = []
+        parts = [(text, self.theme["text"], text.count("\n") + 1 if text else 0, "caption"),
+                 (note, self.theme["saved_edge"], 1, "note")]
+        top = cy + (n_lines - 1) * pitch / 2.0
+        for part, color, count, font in parts:
+            if not part:
+                continue
+            y = top - (count - 1) * pitch / 2.0
+            top -= count * pitch
+            t = Text(self._w / 2.0, y, part, fontproperties=_MEASURE.prop(_FONT[font]),
+                     color=color, ha="center", va="center", multialignment="center",
+                     usetex=False, parse_math=True, transform=IdentityTransform())
+            t.set_figure(self.fig)
+            sprite = self._render(t, self._caption_box)
+            if sprite is not None:
+                out.append((sprite, 0, 0))
+        return out
 
     def _glyph_set(self, size: float, color: str, bold: bool) -> _Glyphs:
         key = (size, color, bold)

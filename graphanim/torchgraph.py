@@ -99,13 +99,21 @@ class TorchGraph(Graph):
         layout: Any = None,
         theme: str = "light",
         figsize: tuple[float, float] | None = None,
+        depth: Any = None,
         **kwargs: Any,
     ) -> Figure:
-        """Draw the graph; see :func:`graphanim.render.plot` for the visual encoding."""
+        """Draw the graph; see :func:`graphanim.render.plot` for the visual encoding.
+
+        ``depth`` collapses ``nn.Module`` calls into single nodes (see
+        :func:`graphanim.modules.collapse`): ``None``/``"auto"`` (default) only when the graph has
+        more ops than fit a picture, an int ``k >= 0`` keeps module levels up to ``k`` open,
+        ``"full"``/``False`` never collapses.
+        """
+        from .modules import at_depth
         from .render import plot
 
         fig = plot(
-            self,
+            at_depth(self, depth, layout=layout),
             with_all,
             values=values,
             grads=grads,
@@ -120,18 +128,27 @@ class TorchGraph(Graph):
         return fig
 
     def save(
-        self, path: str | os.PathLike[str], *, dpi: float | None = None, **plot_kwargs: Any
+        self,
+        path: str | os.PathLike[str],
+        *,
+        dpi: float | None = None,
+        depth: Any = None,
+        **plot_kwargs: Any,
     ) -> str:
         """Write the static picture to ``path`` (``.png``, ``.svg`` or ``.pdf`` by suffix).
+
+        ``depth`` collapses modules as in :meth:`plot`.
 
         Raises
         ------
         ValueError
-            For an unknown suffix (the message lists the supported ones).
+            For an unknown suffix (the message lists the supported ones) or ``depth``.
         """
+        from .modules import at_depth
         from .render import save
 
-        return str(save(self, path, dpi=dpi, **plot_kwargs))
+        graph = at_depth(self, depth, layout=plot_kwargs.get("layout"))
+        return str(save(graph, path, dpi=dpi, **plot_kwargs))
 
     def _repr_png_(self) -> bytes:
         from .render import to_png_bytes
@@ -183,12 +200,18 @@ class TorchGraph(Graph):
         fps: float = 2,
         layout: Any = None,
         theme: str = "light",
+        depth: Any = None,
         **kwargs: Any,
     ) -> Any:
-        """An :class:`graphanim.animation.Animation` of the forward and/or backward pass."""
-        from .animation import Animation
+        """An :class:`graphanim.animation.Animation` of the forward and/or backward pass.
 
-        return Animation(self, direction, fps=fps, layout=layout, theme=theme, **kwargs)
+        ``depth`` collapses modules as in :meth:`plot`; a collapsed module is one step.
+        """
+        from .animation import Animation
+        from .modules import at_depth
+
+        graph = at_depth(self, depth, layout=layout)
+        return Animation(graph, direction, fps=fps, layout=layout, theme=theme, **kwargs)
 
 
 def _show_once_in_notebooks(fig: Figure) -> None:

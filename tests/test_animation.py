@@ -16,6 +16,7 @@ from PIL import Image
 
 from graphanim import TorchGraph, trackable_function, writers
 from graphanim.animation import Animation
+from graphanim.render import LegibilityWarning
 from graphanim.writers import FFmpegNotFoundError
 
 needs_ffmpeg = pytest.mark.skipif(writers.find_ffmpeg() is None, reason="no ffmpeg found")
@@ -272,3 +273,78 @@ def test_backward_without_backward_pass(product) -> None:
     g = TorchGraph(lecture_product, [2.0, 1.0], backward=False)
     with pytest.raises(ValueError, match="backward=True"):
         g.animate("backward")
+
+
+# -- local derivatives, modules, big graphs ------------------------------------------------------
+
+
+def test_local_and_modules_options_reach_the_scene(product) -> None:
+    with_local = Animation(product, "backward", dpi=DPI)
+    without = Animation(product, "backward", dpi=DPI, local=False)
+    assert with_local._scene()._painter.edge_locals and not without._scene()._painter.edge_locals
+    # the factors take room: the automatic frame is wider with them
+    assert with_local.frame_rgb(1).shape[1] > without.frame_rgb(1).shape[1]
+    with pytest.raises(ValueError, match="local"):
+        Animation(product, local="yes")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Tanh())
+    g = TorchGraph(lambda x: net(x).sum(), [torch.tensor([1.0, 2.0])])
+    boxed = Animation(g, "backward", dpi=DPI)._scene().fig.axes[0].patches
+    assert any((p.get_gid() or "").startswith("graphanim-module-net") for p in boxed)
+    plain = Animation(g, "backward", dpi=DPI, modules=False)._scene().fig.axes[0].patches
+    assert not any((p.get_gid() or "").startswith("graphanim-module-") for p in plain)
+
+
+def test_steps_by_layer_follow_the_layout(product) -> None:
+    anim = Animation(product, "forward", dpi=DPI, step="layer")
+    fwd = [f for f in anim.frame_data if f.phase == "forward"]
+    xs = [{anim.positions[o][0] for o in f.ops} for f in fwd]
+    assert all(len(x) == 1 for x in xs)  # one layout layer per frame
+    layers = [x.pop() for x in xs]
+    assert layers == sorted(set(anim.positions[op.id][0] for op in product.ops))  # left to right
+    assert sorted(o for f in fwd for o in f.ops) == sorted(op.id for op in product.ops)
+    # top to bottom layouts too: the layers are rows
+    tb = {k: (y, -x) for k, (x, y) in anim.positions.items()}
+    fwd_tb = [f for f in Animation(product, "forward", dpi=DPI, step="layer",
+                                   layout=tb).frame_data if f.phase == "forward"]
+    assert [f.ops for f in fwd_tb] == [f.ops for f in fwd]
+
+
+def test_frame_cap_on_a_big_graph(tmp_path: Path) -> None:
+    from graphanim.frames import FrameCapWarning
+
+    def long_chain(x):
+        for _ in range(400):
+            x = torch.sin(x)
+        return x
+
+    g = TorchGraph(long_chain, [0.5])
+    with pytest.warns(FrameCapWarning, match="max_frames"):
+        anim = Animation(g, "backward", dpi=20, max_frames=30, labels=False)
+    assert anim.frames <= 30
+    assert re.match(r"Layers \d+–400 of 400: \d+ ops run backward", anim.frame_data[1].caption)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Animation(g, "backward", dpi=20, labels=False).frames == 400 + 2  # by layer
+    path = anim.save(tmp_path / "long.gif")
+    with Image.open(path) as im:
+        assert im.n_frames == anim.frames
+
+
+def test_mlp_backward_gif_with_modules_and_heatmaps(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(10, 20), torch.nn.ReLU(), torch.nn.Linear(20, 1))
+    x, y = torch.randn(8, 10), torch.randn(8, 1)
+    g = TorchGraph(lambda x: torch.nn.functional.mse_loss(net(x), y), [x])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LegibilityWarning)  # small frames: no text, heatmaps
+        anim = Animation(g, "backward", dpi=30)
+        scene = anim._scene()
+    assert any("value-img" in na.texts for na in scene._painter.nodes)
+    notes = [f.note for f in anim.frame_data if f.note]
+    assert "ReLU′ uses its saved output" in " ".join(notes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LegibilityWarning)
+        path = anim.save(tmp_path / "mlp.gif")
+    with Image.open(path) as im:
+        assert im.n_frames == anim.frames

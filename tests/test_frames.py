@@ -324,3 +324,214 @@ def test_output_used_further_sums_its_seed_and_contributions() -> None:
     assert y in frames[1].grads
     x_grad = torch.cos(torch.tensor(2.0, dtype=torch.float64)) * 2 + 2
     assert format_tensor(g["x"].grad) == format_tensor(x_grad)
+
+
+# -- local derivatives, saved tensors -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("func", "args"), LECTURES)
+def test_local_labels_are_the_recorded_local_derivatives(func, args) -> None:
+    from graphanim.explain import local_derivative
+    from graphanim.frames import local_label
+
+    g = TorchGraph(func, args)
+    labelled = 0
+    for e in g.edges:
+        text = local_label(g, e)
+        dst = g.node(e.dst)
+        if dst.kind != "op" or e.grad is None:
+            assert text is None
+            continue
+        local = local_derivative(g, dst, g.in_edges(dst).index(e))
+        number = format_tensor(local)
+        assert text == (f"×({number}) →" if local < 0 else f"×{number} →")
+        # read next to the edge gradient: upstream × local → edge gradient
+        (out,) = g.successors(dst)
+        assert float(out.grad) * local == pytest.approx(float(e.grad), rel=1e-12, abs=1e-300)
+        labelled += 1
+    assert labelled == sum(1 for e in g.edges if e.grad is not None and g.node(e.dst).kind == "op")
+
+
+def test_local_labels_of_the_product(product) -> None:
+    from graphanim.frames import local_label
+
+    by_pair = {(product.node(e.src).name, product.node(e.dst).op): local_label(product, e)
+               for e in product.edges}
+    assert by_pair[("c", "mul")] == "×2 →"  # ∂e/∂c = d = 2
+    assert by_pair[("d", "mul")] == "×3 →"
+    assert by_pair[("a", "add")] == "×1 →"
+    assert local_label(product, product.in_edges(product.outputs[0])[0]) is None  # op -> value
+
+
+def test_zero_upstream_caption_uses_the_local_derivative_of_the_op() -> None:
+    g = TorchGraph(lambda x: x * 3, [2.0], grad_outputs=[0.0])
+    (step,) = steps(build_frames(g, "backward"), "backward")
+    assert step.caption == "∂mul/∂x = 3, so x receives 0 × 3 = 0"
+
+
+def test_backward_steps_name_the_saved_tensors(product) -> None:
+    bwd = steps(build_frames(product, "backward"), "backward")
+    c, d = product["c"].id, product["d"].id
+    assert bwd[0].saved == (c, d)  # mul's backward reads both operands
+    assert bwd[0].note == "the backward of × uses the saved inputs c and d"
+    assert all(f.saved == () and f.note == "" for f in bwd[1:])  # add saves nothing
+    assert all(f.saved == () and f.note == "" for f in build_frames(product, "forward"))
+
+
+def test_saved_tensors_follow_the_capture() -> None:
+    def sine(a, x, c):
+        u = a * x
+        v = u + c
+        return torch.sin(v)
+
+    def squash(x, w):
+        y = x * w
+        c = torch.tanh(y)
+        return c
+
+    g = TorchGraph(sine, [3.0, 2.0, 4.0])
+    first = steps(build_frames(g, "backward"), "backward")[0]
+    assert first.saved == (g["v"].id,) and first.note == "sin′ uses the saved input v"
+    g = TorchGraph(squash, [0.5, 1.5])
+    first = steps(build_frames(g, "backward"), "backward")[0]
+    assert first.saved == (g["c"].id,) and first.note == "tanh′ uses its saved output c"
+    for func, args in LECTURES:
+        g = TorchGraph(func, args)
+        for frame, op in zip(steps(build_frames(g, "backward"), "backward"), g.backward_order,
+                             strict=True):
+            assert frame.ops == (op.id,)
+            assert list(frame.saved) == list(dict.fromkeys(op.attrs.get("saved", [])))
+            assert all(g.node(s).kind != "op" for s in frame.saved)
+
+
+def test_custom_function_names_what_it_saved() -> None:
+    @trackable_function
+    class Squash(torch.autograd.Function):
+        name = r"$\sigma$"
+
+        @staticmethod
+        def forward(ctx, x):
+            y = torch.sigmoid(x)
+            ctx.save_for_backward(y)
+            return y
+
+        @staticmethod
+        def backward(ctx, g):
+            (y,) = ctx.saved_tensors
+            return g * y * (1 - y)
+
+    def neuron(x):
+        s = Squash.apply(x)
+        return s
+
+    g = TorchGraph(neuron, [0.0])
+    (step,) = steps(build_frames(g, "backward"), "backward")
+    assert step.saved == (g["s"].id,)
+    assert step.note == r"$\sigma'$ uses its saved output s"
+
+
+# -- stepping by layer or module, the frame cap --------------------------------------------------
+
+
+def _chain(n: int) -> Graph:
+    """x -> sin -> v0 -> sin -> v1 ... with scalar values and gradients."""
+    nodes = [Node("n0", "x", "x", "input", value=torch.tensor(0.5), grad=torch.tensor(1.0))]
+    edges = []
+    for k in range(n):
+        op, out = f"n{2 * k + 1}", f"n{2 * k + 2}"
+        nodes += [Node(op, "sin", "sin", "op", op="sin"),
+                  Node(out, f"v{k}", f"v{k}", "output" if k == n - 1 else "value",
+                       value=torch.tensor(0.5), grad=torch.tensor(1.0))]
+        edges += [Edge(nodes[-3].id, op, torch.tensor(1.0)), Edge(op, out, torch.tensor(1.0))]
+    ops = [n.id for n in nodes if n.kind == "op"]
+    return Graph(nodes, edges, inputs=["n0"], outputs=[nodes[-1].id],
+                 backward_order=list(reversed(ops)))
+
+
+def test_step_by_layer_runs_every_op_of_a_layer_in_one_frame(product) -> None:
+    frames = build_frames(product, "both", step="layer")
+    fwd, bwd = steps(frames, "forward"), steps(frames, "backward")
+    # (a+b)(b+1): both additions share the first layer, the product is the second
+    assert [len(f.ops) for f in fwd] == [2, 1] and [len(f.ops) for f in bwd] == [1, 2]
+    assert fwd[0].caption.startswith("Layer 1 of 2: 2 ops (2 add)")
+    assert bwd[0].caption.startswith("Layer 2 of 2\n∂e/∂c = d = 2")
+    assert set(fwd[0].ops) <= set(fwd[0].active)
+    # the end state is the one of stepping op by op
+    by_op = build_frames(product, "both", step="op")
+    assert frames[-1].grads == by_op[-1].grads and frames[-1].sums == by_op[-1].sums
+    assert "one layer per frame" in frames[0].caption
+
+
+def test_layers_given_by_a_layout_decide_the_groups(product) -> None:
+    ops = product.ops
+    layers = {ops[0].id: 0.0, ops[1].id: 1.0, ops[2].id: 2.0}
+    fwd = steps(build_frames(product, "forward", step="layer", layers=layers), "forward")
+    assert [f.ops for f in fwd] == [(ops[0].id,), (ops[1].id,), (ops[2].id,)]
+
+
+def test_step_by_module_groups_runs_of_ops_in_one_module() -> None:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
+    g = TorchGraph(lambda x: net(x).sum(), [torch.tensor([1.0, 2.0, 3.0])])
+    frames = build_frames(g, "backward", step="module")
+    bwd = steps(frames, "backward")
+    modules = [{g.node(o).attrs.get("module") for o in f.ops} for f in bwd]
+    assert all(len(m) == 1 for m in modules)
+    assert [m.pop() for m in modules] == [None, "net.2", "net.1", "net.0"]
+    assert bwd[1].caption.startswith("net.2 (Linear)")
+    assert sum(len(f.ops) for f in bwd) == len(g.ops)
+
+
+def test_big_graphs_step_by_layer_automatically() -> None:
+    from graphanim.frames import AUTO_OP_LIMIT
+
+    g = _chain(AUTO_OP_LIMIT + 1)
+    frames = build_frames(g, "forward", max_frames=None)
+    fwd = steps(frames, "forward")
+    assert len(fwd) == AUTO_OP_LIMIT + 1 and fwd[0].caption.startswith(
+        f"Layer 1 of {AUTO_OP_LIMIT + 1}")
+    small = build_frames(_chain(AUTO_OP_LIMIT), "forward")
+    assert not steps(small, "forward")[0].caption.startswith("Layer")
+
+
+def test_frame_cap_merges_steps_and_warns() -> None:
+    from graphanim.frames import FrameCapWarning
+
+    g = _chain(120)
+    with pytest.warns(FrameCapWarning, match=r"max_frames=None"):
+        frames = build_frames(g, "both", step="op", max_frames=40)
+    assert len(frames) <= 40
+    fwd, bwd = steps(frames, "forward"), steps(frames, "backward")
+    # every op runs exactly once, in order, and the captions say which ones a frame covers
+    assert [o for f in fwd for o in f.ops] == [op.id for op in g.ops]
+    assert [o for f in bwd for o in f.ops] == [op.id for op in g.backward_order]
+    assert fwd[0].caption.startswith("Ops 1–")
+    full = build_frames(g, "both", max_frames=None)
+    assert frames[-1].grads == full[-1].grads and frames[-1].values == full[-1].values
+    assert "per frame" in frames[0].caption
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"step": "node"}, "unknown step 'node'"),
+    ({"max_frames": 2}, "max_frames must be an integer of at least 5"),
+    ({"max_frames": True}, "max_frames"),
+])
+def test_bad_step_options(product, kwargs, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        build_frames(product, "forward", **kwargs)
+
+
+def test_frame_sets_are_shared_views_that_compare_like_frozensets() -> None:
+    g = _chain(50)
+    frames = build_frames(g, "both")
+    last = frames[-1]
+    assert last.values == frozenset(n.id for n in g.nodes if n.kind != "op")
+    assert frozenset(last.done) == frozenset(n.id for n in g.nodes)
+    for f in frames:
+        # the done set leaves the active nodes out, as documented
+        assert not set(f.active) & set(f.done)
+        assert len(f.grads) == len(list(f.grads)) == len(frozenset(f.grads))
+    # an earlier frame's view does not see what was added later
+    bwd = steps(frames, "backward")
+    assert len(bwd[0].grads) < len(bwd[-1].grads)
+    assert bwd[0].grads | bwd[-1].grads == frozenset(bwd[-1].grads)

@@ -689,3 +689,413 @@ def test_torchgraph_pictures_end_to_end(tmp_path):
     assert h > w
     assert Path(g.save(tmp_path / "g.pdf", theme="dark")).read_bytes()[:5] == b"%PDF-"
     assert g._repr_png_()[:4] == b"\x89PNG"
+
+
+# -- local derivatives on edges (issue 7) --------------------------------------------------------
+
+
+def test_local_derivative_sits_before_the_edge_gradient():
+    g = branch()
+    fig = render.plot(g, with_all=True, layout=layered(g))
+    locals_ = {i: by_gid(fig, f"graphanim-edge-{i}-local") for i in range(len(g.edges))}
+    # c -> mul carries 2 because ∂e/∂c = d = 2 and e receives 1; d -> mul: ∂e/∂d = c = 3
+    assert locals_[6].get_text() == "×2 →" and by_gid(fig, "graphanim-edge-6").get_text() == "2"
+    assert locals_[7].get_text() == "×3 →" and by_gid(fig, "graphanim-edge-7").get_text() == "3"
+    assert locals_[3].get_text() == "×1 →"  # b -> (b + 1): 3 × 1 → 3
+    # none on edges out of ops, nor where no gradient flows (the constant 1)
+    assert locals_[2] is None and locals_[8] is None and locals_[4] is None
+    # one label: factor left of the gradient, on the same baseline, in the text colour
+    r = fig.canvas.get_renderer()
+    a, b = locals_[6].get_window_extent(r), by_gid(fig, "graphanim-edge-6").get_window_extent(r)
+    assert a.x1 <= b.x0 + 0.5 and a.x1 > b.x0 - 12 and abs(a.y0 - b.y0) < 1.0
+    assert locals_[6].get_color() == render.THEMES["light"]["local"]
+
+
+def test_local_derivatives_option():
+    g = branch()
+    pos = layered(g)
+    for fig in (render.plot(g, with_all=True, layout=pos, local=False),
+                render.plot(g, layout=pos), render.plot(g, layout=pos, grads=True)):
+        assert not any(t.get_gid().endswith("-local") for t in texts_of(fig))
+        assert _overlaps(fig) == []
+    fig = render.plot(g, layout=pos, edge_grads=True, local=True)
+    assert by_gid(fig, "graphanim-edge-6-local").get_text() == "×2 →"
+    with pytest.raises(TypeError, match="local"):
+        render.plot(g, layout=pos, local="yes")
+
+
+def test_local_derivatives_only_for_scalar_edges():
+    g = tensors()
+    fig = render.plot(g, with_all=True, layout=layered(g))
+    assert by_gid(fig, "graphanim-edge-0") is not None  # the gradient of W is drawn
+    assert not any(t.get_gid().endswith("-local") for t in texts_of(fig))
+
+
+def test_local_derivatives_give_way_on_a_small_figure():
+    """Automatic factors are left out when they would push the text below 8 pt; local=True
+    keeps them."""
+    g = neuron()
+    pos = layered(g)
+    # 16.5 in fits the graph at full size without the factors, not with them (18.7 in)
+    fig = render.plot(g, with_all=True, layout=pos, figsize=(16.5, 3))
+    assert not any(t.get_gid().endswith("-local") for t in texts_of(fig))
+    assert min(t.get_fontsize() for t in texts_of(fig)) >= 8.0
+    fig = render.plot(g, with_all=True, layout=pos, figsize=(16.5, 3), local=True)
+    assert any(t.get_gid().endswith("-local") for t in texts_of(fig))
+    assert min(t.get_fontsize() for t in texts_of(fig)) < 8.0
+
+
+# -- the gradient-check overlay (issue 7) --------------------------------------------------------
+
+
+def _wrong_neuron():
+    from graphanim import TorchGraph, trackable_function
+
+    @trackable_function
+    class WrongSigmoid(torch.autograd.Function):
+        """A sigmoid whose backward returns twice the true derivative."""
+
+        name = r"$\sigma$"
+
+        @staticmethod
+        def forward(ctx, x):
+            y = torch.sigmoid(x)
+            ctx.save_for_backward(y)
+            return y
+
+        @staticmethod
+        def backward(ctx, g):
+            (y,) = ctx.saved_tensors
+            return 2 * g * y * (1 - y)
+
+    def neuron(x, w, b):
+        z = w * x + b
+        return WrongSigmoid.apply(z)
+
+    return TorchGraph(neuron, [0.5, 2.0, -1.0])
+
+
+def test_check_overlay_marks_a_wrong_backward():
+    g = _wrong_neuron()
+    fig = render.plot(g, check=True)
+    light = render.THEMES["light"]
+    for name, numeric in (("x", "0.5"), ("w", "0.125"), ("b", "0.25")):
+        node = g[name]
+        text = by_gid(fig, f"graphanim-{node.id}-check")
+        assert text.get_text() == f"✗ numeric {numeric}"
+        assert text.get_color() == light["check_bad"]
+        # the autograd gradient is shown next to it (twice the numeric one)
+        assert by_gid(fig, f"graphanim-{node.id}-grad").get_text() == "∂ " + format_tensor(
+            node.grad)
+    # a ring in the warning colour around each input whose check failed, and only there
+    rings = {p.get_gid(): p for p in fig.axes[0].patches
+             if (p.get_gid() or "").endswith("-mismatch")}
+    assert set(rings) == {f"graphanim-{g[n].id}-mismatch" for n in ("x", "w", "b")}
+    ax = fig.axes[0]
+    (coll,) = [c for c in ax.collections if c.get_gid() == "graphanim-nodes"]
+    for n in ("x", "w", "b"):
+        ring = rings[f"graphanim-{g[n].id}-mismatch"]
+        assert ring.get_edgecolor() == matplotlib.colors.to_rgba(light["check_bad"])
+        shape = coll.get_paths()[g.nodes.index(g[n])].transformed(ax.transData).get_extents()
+        around = ring.get_path().transformed(ax.transData).get_extents()
+        assert around.x0 < shape.x0 and shape.x1 < around.x1
+    assert _overlaps(fig) == []
+
+
+def test_check_overlay_agrees_on_a_correct_graph():
+    from graphanim import TorchGraph
+
+    g = TorchGraph(lambda a, b: (a + b) * (b + 1), [2.0, 1.0])
+    result = g.check()
+    for fig in (render.plot(g, check=result), render.plot(g, with_all=True, check=True)):
+        assert by_gid(fig, f"graphanim-{g['a'].id}-check").get_text() == "✓ numeric 2"
+        assert by_gid(fig, f"graphanim-{g['b'].id}-check").get_text() == "✓ numeric 5"
+        assert by_gid(fig, f"graphanim-{g['b'].id}-check").get_color() == (
+            render.THEMES["light"]["check_ok"])
+    v = TorchGraph(lambda x: (x * x).sum(), [[[1.0, 2.0], [3.0, 4.0]]])
+    fig = render.plot(v, check=True)
+    assert by_gid(fig, f"graphanim-{v['x'].id}-check").get_text() == "✓ numeric: all 4 agree"
+
+
+def test_check_overlay_errors():
+    g = branch()
+    with pytest.raises(TypeError, match="TorchGraph"):
+        render.plot(g, layout=layered(g), check=True)
+    with pytest.raises(TypeError, match="GradCheck"):
+        render.plot(g, layout=layered(g), check="yes")
+    assert not any(t.get_gid().endswith("-check")
+                   for t in texts_of(render.plot(g, layout=layered(g), check=False)))
+
+
+# -- tensors: shape, dtype, heatmaps (issue 8) ---------------------------------------------------
+
+
+def _big_tensor_graph():
+    values = np.arange(-12.0, 13.0).reshape(5, 5)
+    return build([("x", "input", values.tolist(), (values / 8).tolist()), ("sum", "op", "Σ"),
+                  ("s", "output", 0.0, 1.0)], [(0, 1, (values / 8).tolist()), (1, 2, 1.0)])
+
+
+def test_tensor_nodes_show_shape_and_dtype():
+    from graphanim import TorchGraph
+
+    g = tensors()
+    fig = render.plot(g, True, layout=layered(g))
+    # the hand-built nodes have no dtype field: the tensor's own is shown
+    assert by_gid(fig, "graphanim-n0-shape").get_text() == "2×2 float64"
+    assert by_gid(fig, "graphanim-n3-shape").get_text() == "2 float64"
+    assert by_gid(fig, "graphanim-n5-shape") is None  # the scalar loss
+    cap = TorchGraph(lambda w: (w * 2).sum(), [np.ones((3, 4), dtype=np.float32)])
+    fig = render.plot(cap)
+    assert by_gid(fig, f"graphanim-{cap['w'].id}-shape").get_text() == "3×4 float32"
+    assert _overlaps(fig) == []
+
+
+def _images(fig):
+    from matplotlib.image import BboxImage
+
+    return {a.get_gid(): a for a in fig.axes[0].get_children() if isinstance(a, BboxImage)}
+
+
+def test_large_tensors_are_heatmaps_centred_at_zero():
+    g = _big_tensor_graph()
+    fig = render.plot(g, with_all=True, layout=layered(g))
+    images = _images(fig)
+    assert set(images) == {"graphanim-n0-value-img", "graphanim-n0-grad-img"}
+    assert by_gid(fig, "graphanim-n0-value").get_text() == "5×5 min -12 mean 0 max 12"
+    assert by_gid(fig, "graphanim-n0-grad").get_text() == "∂ 5×5 min -1.5 mean 0 max 1.5"
+    cmap = matplotlib.colormaps["RdBu_r"]
+    for key in ("value", "grad"):
+        rgba = np.asarray(images[f"graphanim-n0-{key}-img"].get_array())
+        cells = rgba[1:-1, 1:-1]  # inside the one-pixel frame
+        k = cells.shape[0] // 5
+        # the diverging colormap spans -max|x| .. +max|x|: 0 is its white middle
+        assert tuple(cells[0, 0]) == cmap(0.0, bytes=True)  # the most negative: blue
+        assert tuple(cells[-1, -1]) == cmap(1.0, bytes=True)  # the most positive: red
+        assert tuple(cells[2 * k, 2 * k]) == cmap(0.5, bytes=True)
+    # an asymmetric range keeps 0 in the middle: -1 of [-1, 3] is a third of the way to blue
+    img, _, _ = render._heatmap(torch.tensor([[-1.0, 0.0, 3.0, 3.0, 3.0]]))
+    cells = img[1:-1, 1:-1]
+    k = cells.shape[1] // 5
+    assert tuple(cells[0, 0]) == cmap((1 - 1 / 3) / 2, bytes=True)
+    assert tuple(cells[0, k]) == cmap(0.5, bytes=True)
+    # the image covers a rectangle inside its node's box
+    (coll,) = [c for c in fig.axes[0].collections if c.get_gid() == "graphanim-nodes"]
+    box = coll.get_paths()[0].transformed(fig.axes[0].transData).get_extents()
+    ext = images["graphanim-n0-value-img"].get_window_extent(fig.canvas.get_renderer())
+    assert box.x0 < ext.x0 < ext.x1 < box.x1 and box.y0 < ext.y0 < ext.y1 < box.y1
+    assert _overlaps(fig) == []
+
+
+def test_heatmaps_tile_feature_maps_and_average_big_tensors():
+    t = torch.arange(2 * 3 * 4 * 5, dtype=torch.float64).reshape(2, 3, 4, 5)
+    grid = render._as_grid(t)
+    assert grid.shape[0] * grid.shape[1] >= 2 * 3 * 4 * 5
+    assert np.isnan(grid).sum() == grid.size - 120
+    pooled = render._pool(np.arange(100.0 * 70).reshape(100, 70), 32)
+    assert max(pooled.shape) <= 32 and pooled.mean() == pytest.approx(np.arange(7000.0).mean(),
+                                                                       rel=0.02)
+    img, w, h = render._heatmap(torch.randn(1000, 3, generator=torch.Generator().manual_seed(0)))
+    assert img.dtype == np.uint8 and img.shape[2] == 4 and max(w, h) <= 36.0
+
+
+@pytest.mark.parametrize("suffix", [".png", ".svg", ".pdf"])
+def test_heatmaps_are_deterministic(tmp_path, suffix):
+    g = _big_tensor_graph()
+    a = render.save(g, tmp_path / f"a{suffix}", with_all=True, layout=layered(g))
+    b = render.save(_big_tensor_graph(), tmp_path / f"b{suffix}", with_all=True,
+                    layout=layered(g))
+    assert a.read_bytes() == b.read_bytes()
+    if suffix == ".svg":
+        assert "<image" in a.read_text()
+
+
+def test_scene_shows_heatmaps_with_their_values():
+    g = _big_tensor_graph()
+    scene = render.Scene(g, layered(g), dpi=60)
+    na = scene._painter.nodes[0]
+    value_img, grad_img = na.texts["value-img"], na.texts["grad-img"]
+    values = frozenset({"n0"})
+    scene.show(Frame(0, "title", "", values=values))
+    assert scene._look[id(value_img)] == "on" and scene._look[id(grad_img)] is None
+    before = scene.rgb()
+    scene.show(Frame(1, "backward", "", values=values, grads=frozenset({"n0", "n2"}),
+                     direction="backward"))
+    assert scene._look[id(grad_img)] == "on"
+    x0, y0, x1, y1 = scene._extent[id(grad_img)]
+    h = scene.size[1]
+    assert np.any(scene.rgb()[h - y1:h - y0, x0:x1] != before[h - y1:h - y0, x0:x1])
+    fresh = render.Scene(g, layered(g), dpi=60)
+    fresh.show(Frame(1, "backward", "", values=values, grads=frozenset({"n0", "n2"}),
+                     direction="backward"))
+    assert np.array_equal(scene.rgb(), fresh.rgb())
+
+
+# -- module boxes (issue 8) ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_net():
+    from graphanim import TorchGraph
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1))
+    return TorchGraph(lambda x: net(x).sum(), [torch.tensor([[1.0, 2.0, 3.0]])])
+
+
+def _module_patches(fig):
+    return {p.get_gid()[len("graphanim-module-"):]: p for p in fig.axes[0].patches
+            if (p.get_gid() or "").startswith("graphanim-module-")}
+
+
+def test_module_boxes_hold_their_nodes(small_net):
+    g = small_net
+    fig = render.plot(g, with_all=True)
+    ax = fig.axes[0]
+    boxes = _module_patches(fig)
+    assert set(boxes) == {"net", "net.0", "net.1", "net.2"}
+    assert by_gid(fig, "graphanim-module-net.0-label").get_text() == "net.0: Linear"
+    assert by_gid(fig, "graphanim-module-net-label").get_text() == "net: Sequential"
+    ext = {k: p.get_path().transformed(ax.transData).get_extents() for k, p in boxes.items()}
+    (coll,) = [c for c in ax.collections if c.get_gid() == "graphanim-nodes"]
+    shapes = {n.id: p.transformed(ax.transData).get_extents()
+              for n, p in zip(g.nodes, coll.get_paths())}
+
+    def inside(a, b):
+        return b.x0 <= a.x0 and a.x1 <= b.x1 and b.y0 <= a.y0 and a.y1 <= b.y1
+
+    for path in ("net.0", "net.1", "net.2"):
+        assert inside(ext[path], ext["net"])  # nested
+    for n in g.nodes:
+        module = n.attrs.get("module")
+        if n.attrs.get("parameter"):
+            module = n.name.rsplit(".", 1)[0]  # parameters sit in their module's box
+        if module:
+            assert inside(shapes[n.id], ext[module]), n
+    # siblings do not overlap, and nodes of other modules stay out of a box
+    for a, b in itertools.combinations(("net.0", "net.1", "net.2"), 2):
+        assert not ext[a].overlaps(ext[b])
+    for n in g.nodes:
+        if not n.attrs.get("module") and not n.attrs.get("parameter") and n.kind == "op":
+            assert not any(inside(shapes[n.id], e) for e in ext.values())
+    # behind edges and nodes, light, and their labels readable
+    assert all(p.get_zorder() < 1.0 for p in boxes.values())
+    assert _overlaps(fig) == []
+
+
+def test_module_boxes_option(small_net):
+    assert _module_patches(render.plot(small_net, modules=False)) == {}
+    assert _module_patches(render.plot(branch(), layout=layered(branch()))) == {}
+
+
+def test_a_model_calling_one_sequential_gets_one_box():
+    from graphanim import TorchGraph
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU())
+
+        def forward(self, x):
+            return self.body(x)
+
+    model = Model()
+    g = TorchGraph(lambda x: model(x).sum(), [torch.tensor([[1.0, -1.0]])])
+    fig = render.plot(g)
+    assert set(_module_patches(fig)) == {"model.body", "model.body.0", "model.body.1"}
+    assert by_gid(fig, "graphanim-module-model.body-label").get_text() == (
+        "model: Model › model.body: Sequential")
+
+
+def test_collapsed_module_is_a_box_shaped_node_outside_its_own_box():
+    g = build([("x", "input", 1.0, 2.0), ("Linear", "op", "net.0 · Linear"),
+               ("y", "output", 3.0, 1.0)], [(0, 1, 2.0), (1, 2, 1.0)])
+    g.nodes[1].attrs.update({"module": "net.0", "collapsed": True, "ops": 3})
+    g.modules = {"net": "Sequential", "net.0": "Linear"}
+    fig = render.plot(g, with_all=True, layout=layered(g))
+    assert by_gid(fig, "graphanim-n1-op").get_text() == "net.0 · Linear"
+    assert by_gid(fig, "graphanim-n1-ops").get_text() == "3 ops"
+    assert set(_module_patches(fig)) == {"net"}
+    assert _overlaps(fig) == []
+
+
+def test_scene_draws_module_boxes(small_net):
+    scene = render.Scene(small_net, small_net.layout(), dpi=50)
+    assert set(_module_patches(scene.fig)) == {"net", "net.0", "net.1", "net.2"}
+
+
+# -- backward frames: saved tensors, arrows against the flow (issue 7) ---------------------------
+
+
+def test_scene_highlights_saved_tensors_and_names_them():
+    from graphanim import TorchGraph
+    from graphanim.frames import build_frames
+
+    g = TorchGraph(lambda a, b: (a + b) * (b + 1), [2.0, 1.0])
+    frames = build_frames(g, "backward")
+    scene = render.Scene(g, g.layout(), dpi=60)
+    index = {n.id: i for i, n in enumerate(g.nodes)}
+    mul_step = frames[1]
+    scene.show(mul_step)
+    for n in g.nodes:
+        if n.kind != "op":
+            assert scene._look[id(scene._saved[index[n.id]])] == (
+                "on" if n.id in mul_step.saved else None)
+    with_note = scene.rgb()
+    scene.show(frames[2])
+    assert all(scene._look[id(p)] is None for p in scene._saved.values())
+    # the note is drawn in the caption band only
+    scene.show(mul_step)
+    assert np.array_equal(scene.rgb(), with_note)
+    scene.show(Frame(**{**mul_step.__dict__, "note": ""}))
+    rows = np.nonzero(np.any(scene.rgb() != with_note, axis=(1, 2)))[0]
+    assert len(rows) and rows.min() > scene.size[1] * 0.6
+
+
+def test_scene_backward_edges_point_at_the_operand():
+    from graphanim import TorchGraph
+    from graphanim.frames import build_frames
+
+    g = TorchGraph(lambda a, b: (a + b) * (b + 1), [2.0, 1.0])
+    pos = g.layout()
+    frames = build_frames(g, "both")
+    scene = render.Scene(g, pos, dpi=60)
+    mul = next(f for f in frames if f.phase == "backward")
+    scene.show(mul)
+    for ei in mul.active_edges:
+        e = g.edges[ei]
+        _, head = scene._edge_overlay[ei]
+        assert scene._look[id(head)] == "backward"
+        assert scene._look[id(scene._edge_mask[ei])] == "on"  # the forward tip is covered
+        tip = np.asarray(scene._overlay_geom[id(head)]["backward"])[0]
+        src, dst = np.asarray(pos[e.src]), np.asarray(pos[e.dst])
+        assert np.hypot(*(tip - src)) < np.hypot(*(tip - dst))
+    fwd = next(f for f in frames if f.phase == "forward")
+    scene.show(fwd)
+    for ei in fwd.active_edges:
+        e = g.edges[ei]
+        _, head = scene._edge_overlay[ei]
+        assert scene._look[id(head)] == "forward" and scene._look[id(scene._edge_mask[ei])] is None
+        tip = np.asarray(scene._overlay_geom[id(head)]["forward"])[0]
+        src, dst = np.asarray(pos[e.src]), np.asarray(pos[e.dst])
+        assert np.hypot(*(tip - dst)) < np.hypot(*(tip - src))
+    # going through every frame gives the pixels of drawing the last one afresh
+    for frame in frames:
+        scene.show(frame)
+    fresh = render.Scene(g, pos, dpi=60)
+    fresh.show(frames[-1])
+    assert np.array_equal(scene.rgb(), fresh.rgb())
+    scene.show(mul)
+    fresh.show(mul)
+    assert np.array_equal(scene.rgb(), fresh.rgb())
+
+
+def test_scene_local_labels_follow_the_edge_gradients():
+    g = branch()
+    scene = render.Scene(g, layered(g), dpi=60)
+    frames = branch_frames(g)
+    scene.show(frames[1])
+    locals_ = scene._painter.edge_locals
+    assert locals_[6].get_text() == "×2 →"
+    assert scene._look[id(locals_[6])] == "on" and scene._look[id(locals_[0])] is None
+    assert render.Scene(g, layered(g), dpi=60, local=False)._painter.edge_locals == {}

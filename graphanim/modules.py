@@ -1,0 +1,663 @@
+"""Modules: the ``nn.Module`` hierarchy of a graph, and collapsing modules into single nodes.
+
+Capture records, on every op node, the innermost module the op ran in (``attrs["module"]``, a path
+such as ``"layers.0.self_attn"``) and, on the graph, the module tree (``graph.modules``: path ->
+class name). This module reads that record; it needs no torch and draws nothing.
+
+Depth
+-----
+The *level* of a module is the number of components of its path: the captured function (or the
+module passed as ``func``, path ``""``) is level 0, the modules it calls directly are level 1
+(``"net"`` for ``lambda x: net(x)``, ``"layer1"`` for ``TorchGraph(net, ...)``), their children
+level 2, and so on. ``collapse(graph, depth)`` keeps every module of level ``<= depth`` open (its
+own ops are shown) and turns each module of level ``depth + 1`` into one node that stands for all
+its ops, those of its submodules included. So ``depth=0`` shows only what the function itself
+does, with each module it calls as one node; ``depth=1`` opens those modules and collapses their
+children. Level 0 is never collapsed.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .graph import Edge, Graph, Node, plain_text
+
+__all__ = [
+    "DEFAULT_MAX_OPS",
+    "DEPTH_CHOICES",
+    "CollapsedGraph",
+    "ModuleInfo",
+    "at_depth",
+    "auto_depth",
+    "collapse",
+    "module_level",
+    "module_tree",
+]
+
+#: ``auto_depth``'s default: the most op nodes a picture shows before modules are collapsed.
+#: About what fits a slide with readable labels at the renderer's default size.
+DEFAULT_MAX_OPS = 40
+
+#: What the ``depth`` argument of ``plot``/``save``/``animate`` accepts (for error messages).
+DEPTH_CHOICES = (
+    'None or "auto" (collapse only when the graph is too big to read)',
+    "an int >= 0 (collapse the modules deeper than that level)",
+    '"full" or False (never collapse)',
+)
+
+
+def module_level(path: str) -> int:
+    """The level of a module path: ``""`` is 0, ``"net"`` 1, ``"net.0"`` 2, ..."""
+    return 0 if path == "" else path.count(".") + 1
+
+
+def _ancestor(path: str, level: int) -> str:
+    """The ancestor of ``path`` at ``level`` (``path`` itself when it is that deep)."""
+    if level <= 0:
+        return ""
+    return ".".join(path.split(".")[:level])
+
+
+# -- the module tree ----------------------------------------------------------------------------
+
+
+@dataclass
+class ModuleInfo:
+    """One module of a graph's module tree.
+
+    Attributes
+    ----------
+    path : str
+        Dotted module path (``""`` for the root: the captured function or module).
+    cls : str
+        Class name (``"Linear"``); for the root of a plain function, ``""``.
+    level : int
+        Depth in the tree (see :func:`module_level`).
+    parent : str or None
+        Path of the parent module (``None`` for the root).
+    children : list of str
+        Paths of the child modules that have ops in the graph, in ``graph.modules`` order.
+    ops : list of str
+        Ids of every op node that ran inside this module (submodules included), forward order.
+    own_ops : list of str
+        Ids of the op nodes whose innermost module is this one.
+    inputs : list of str
+        Ids of the value nodes produced outside the module and read by its ops (parameters and
+        buffers of the module are listed apart), in order of first use.
+    outputs : list of str
+        Ids of the value nodes produced inside the module and read outside it or returned by the
+        function, in the order they were produced.
+    parameters : list of str
+        Names of the ``nn.Parameter`` leaves its ops read, in order of first use.
+    calls : int
+        Number of separate runs of its ops in execution order: 1 normally, more for a module
+        called several times with other work between the calls (a shared ``ReLU``).
+    """
+
+    path: str
+    cls: str
+    level: int
+    parent: str | None
+    children: list[str] = field(default_factory=list)
+    ops: list[str] = field(default_factory=list)
+    own_ops: list[str] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    parameters: list[str] = field(default_factory=list)
+    calls: int = 0
+
+
+def module_tree(graph: Graph) -> dict[str, ModuleInfo]:
+    """The module hierarchy of ``graph``: path -> :class:`ModuleInfo`, parents before children.
+
+    The root ``""`` is always present; it holds every op (those outside any module are its own
+    ops). The other entries follow ``graph.modules``; a module path found on an op but missing
+    from ``graph.modules`` (a hand-built graph) is added with its ancestors, class ``"Module"``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from graphanim import TorchGraph
+    >>> net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Tanh()).double()
+    >>> tree = module_tree(TorchGraph(lambda x: net(x).sum(), [[1.0, 2.0]]))
+    >>> [(p, m.cls, len(m.ops)) for p, m in tree.items()]
+    [('', '', 3), ('net', 'Sequential', 2), ('net.0', 'Linear', 1), ('net.1', 'Tanh', 1)]
+    >>> tree["net.0"].parameters
+    ['net.0.weight', 'net.0.bias']
+    """
+    modules = dict(getattr(graph, "modules", None) or {})
+    paths: dict[str, str] = {"": modules.get("", "")}  # path -> class, in first-seen order
+    wanted = list(modules) + [op.attrs.get("module") or "" for op in graph.ops]
+    for path in wanted:
+        for level in range(1, module_level(path) + 1):
+            anc = _ancestor(path, level)
+            if anc not in paths:
+                paths[anc] = modules.get(anc, "Module")
+    seen = {p: i for i, p in enumerate(paths)}
+
+    def tree_key(path: str) -> tuple[int, ...]:
+        # each module right after its parent (depth first), siblings in first-seen order
+        return tuple(seen[_ancestor(path, lv)] for lv in range(1, module_level(path) + 1))
+
+    tree: dict[str, ModuleInfo] = {}
+    for path in sorted(paths, key=tree_key):
+        level = module_level(path)
+        parent = None if path == "" else _ancestor(path, level - 1)
+        tree[path] = ModuleInfo(path, paths[path], level, parent)
+        if parent is not None:
+            tree[parent].children.append(path)
+
+    ops = graph.ops
+    last_path: dict[str, int] = {}  # path -> index of its last op in forward order
+    for i, op in enumerate(ops):
+        path = op.attrs.get("module") or ""
+        within = [_ancestor(path, level) for level in range(module_level(path) + 1)]
+        tree[path].own_ops.append(op.id)
+        for p in within:
+            info = tree[p]
+            info.ops.append(op.id)
+            if last_path.get(p, -2) != i - 1:
+                info.calls += 1
+            last_path[p] = i
+
+    by_id = {n.id: n for n in graph.nodes}
+    ins, outs = _adjacency(graph)
+    output_ids = {n.id for n in graph.outputs}
+    for info in tree.values():
+        members = set(info.ops)
+        seen_in: set[str] = set()
+        for op_id in info.ops:
+            for e in ins[op_id]:
+                src = by_id[e.src]
+                if src.id in seen_in:
+                    continue
+                seen_in.add(src.id)
+                producers = ins[src.id]
+                if producers and producers[0].src in members:
+                    continue
+                if src.attrs.get("parameter"):
+                    info.parameters.append(src.name)
+                elif not _is_buffer(src, info.path, tree):
+                    info.inputs.append(src.id)
+        for op_id in info.ops:
+            for e in outs[op_id]:
+                if e.dst in output_ids or any(c.dst not in members for c in outs[e.dst]):
+                    if e.dst not in info.outputs:
+                        info.outputs.append(e.dst)
+    return tree
+
+
+def _adjacency(graph: Graph) -> tuple[dict[str, list[Edge]], dict[str, list[Edge]]]:
+    """In- and out-edges by node id (looked up by id only: ``graph.in_edges`` also takes names,
+    and a variable may be called ``n4``)."""
+    ins: dict[str, list[Edge]] = {n.id: [] for n in graph.nodes}
+    outs: dict[str, list[Edge]] = {n.id: [] for n in graph.nodes}
+    for e in graph.edges:
+        outs[e.src].append(e)
+        ins[e.dst].append(e)
+    return ins, outs
+
+
+def _is_buffer(node: Node, path: str, modules: Mapping[str, Any]) -> bool:
+    """A tensor that module ``path`` owns but that is not an input: a scalar constant of one of its
+    ops, or a constant leaf named after one of its (sub)modules (a buffer, such as BatchNorm's
+    running statistics, named ``"net.bn1.running_mean"``)."""
+    if node.kind != "constant":
+        return False
+    if node.attrs.get("scalar"):
+        return True
+    owner = node.name.rpartition(".")[0]
+    if not owner or owner not in modules:
+        return False
+    return path == "" or owner == path or owner.startswith(path + ".")
+
+
+# -- collapsing ---------------------------------------------------------------------------------
+
+
+class CollapsedGraph(Graph):
+    """A graph whose deep modules are collapsed into single op nodes (see :func:`collapse`).
+
+    Besides the :class:`~graphanim.graph.Graph` fields it has ``source`` (the graph it was made
+    from), ``depth`` and ``has_backward``, and a cached :meth:`layout` like ``TorchGraph``'s.
+    """
+
+    source: Graph
+    depth: int
+    has_backward: bool
+
+    def layout(self, layout: Any = None, **kwargs: Any) -> dict[str, tuple[float, float]]:
+        """Node positions ``{node_id: (x, y)}``, computed once per layout choice and cached.
+
+        ``layout`` as for :func:`graphanim.layout.compute_layout`.
+        """
+        from .layout import compute_layout
+
+        if isinstance(layout, Mapping):
+            return compute_layout(self, layout, **kwargs)
+        cache: dict[Any, dict[str, tuple[float, float]]] = self.__dict__.setdefault("_layouts", {})
+        key = (layout, tuple(sorted(kwargs.items())))
+        if key not in cache:
+            cache[key] = compute_layout(self, layout, **kwargs)
+        return cache[key]
+
+
+def _targets(graph: Graph, depth: int) -> list[str | None]:
+    """For each op of ``graph.ops``: the module it collapses into at ``depth``, or None."""
+    out: list[str | None] = []
+    for op in graph.ops:
+        path = op.attrs.get("module") or ""
+        out.append(_ancestor(path, depth + 1) if module_level(path) > depth else None)
+    return out
+
+
+def _groups(graph: Graph, depth: int) -> list[tuple[str, list[Node]]]:
+    """The collapsed nodes at ``depth``: (module path, member ops), in forward order.
+
+    Members of one node are a maximal run of consecutive ops (in forward execution order) that
+    collapse into the same module. A module called twice with other work in between (a shared
+    ``ReLU``) gives two nodes: merging them would make a cycle. Because each group is a run of a
+    topological order, the collapsed graph is acyclic.
+    """
+    groups: list[tuple[str, list[Node]]] = []
+    prev: str | None = None
+    for op, target in zip(graph.ops, _targets(graph, depth)):
+        if target is None:
+            prev = None
+            continue
+        if target == prev:
+            groups[-1][1].append(op)
+        else:
+            groups.append((target, [op]))
+        prev = target
+    return groups
+
+
+def _check_depth(depth: Any) -> int:
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+        raise ValueError(
+            f"depth must be an int >= 0 (0 collapses every module the function calls), "
+            f"got {depth!r}"
+        )
+    return depth
+
+
+def _copy(node: Node) -> Node:
+    return Node(
+        node.id,
+        node.name,
+        node.label,
+        node.kind,
+        node.value,
+        node.grad,
+        node.shape,
+        node.op,
+        node.dtype,
+        dict(node.attrs),
+    )
+
+
+def _sum(grads: list[Any]) -> Any:
+    total = None
+    for g in grads:
+        if g is not None:
+            total = g if total is None else total + g
+    return total
+
+
+def collapse(graph: Graph, depth: int) -> CollapsedGraph:
+    """A new graph where every module at level ``depth + 1`` is one op node.
+
+    ``graph`` is left untouched. See the module docstring for levels: ``depth=0`` collapses every
+    module the function calls, ``depth=1`` opens those and collapses their children, and so on.
+
+    The collapsed node:
+
+    - ``kind="op"``, ``op`` = the module's class name (``"Linear"``), ``name`` = its path,
+      ``label`` = ``"path · Class"`` (``"net.0 · Linear"``);
+    - ``attrs``: ``"module"`` (its path), ``"collapsed": True``, ``"class"``, ``"ops"`` (how many
+      ops it stands for), ``"members"`` (their ids in ``graph``), ``"parameters"`` (names of the
+      parameters folded into it), ``"parameter_grads"`` (name -> gradient, as ``graph.grad``),
+      ``"folded"`` (ids in ``graph`` of every leaf folded into it: parameters, buffers, scalar
+      constants);
+    - in-edges from the module's inputs (values produced outside and read inside), ``index`` in
+      order of first use; an edge's ``grad`` is the sum of the gradients the module's ops send
+      to that value, which is the gradient PyTorch gives at the module's input;
+    - out-edges to the module's outputs (values produced inside and read outside, or returned),
+      ``index`` in order of production, ``grad`` the value's gradient (as for any op).
+
+    Parameters read only by the module (and its buffers and scalar constants) are folded into
+    the node rather than drawn as separate leaves: a ``Linear`` reads as one node between its
+    input and output. A parameter that something outside the module also reads (tied weights)
+    stays a node and becomes an input of the collapsed node.
+
+    Ids: surviving nodes keep their ids and their data (``value``, ``grad``); a collapsed node
+    takes the id of its first member op. So ids stay in forward order (with gaps), and positions
+    computed for ``graph`` also name the nodes of the collapsed graph. ``inputs``, ``outputs``,
+    ``seeds`` are those of ``graph``; ``parameters`` lists the parameters still drawn;
+    ``backward_order`` places each collapsed node where its first member ran, adjusted so that a
+    node always comes after every node that consumes its outputs; ``modules`` keeps the modules
+    still shown (open ones and collapsed ones).
+
+    A module called several times with other work in between (a ``ReLU`` instance reused in a
+    residual block) becomes one node per call.
+
+    Parameters
+    ----------
+    graph : Graph
+        A captured graph (op nodes carry ``attrs["module"]``).
+    depth : int
+        The deepest module level kept open, ``>= 0``.
+
+    Returns
+    -------
+    CollapsedGraph
+
+    Raises
+    ------
+    ValueError
+        If ``depth`` is not an int ``>= 0``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from graphanim import TorchGraph
+    >>> net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1))
+    >>> net = net.double()
+    >>> g = TorchGraph(lambda x: net(x).sum(), [[1.0, 2.0]])
+    >>> [op.label for op in collapse(g, 1).ops]
+    ['net.0 · Linear', 'net.1 · Tanh', 'net.2 · Linear', 'Σ']
+    >>> [op.label for op in collapse(g, 0).ops]
+    ['net · Sequential', 'Σ']
+    """
+    depth = _check_depth(depth)
+    groups = _groups(graph, depth)
+    modules = dict(getattr(graph, "modules", None) or {})
+    by_id = {n.id: n for n in graph.nodes}
+    input_ids = {n.id for n in graph.inputs.values()}
+    output_ids = {n.id for n in graph.outputs}
+
+    group_of: dict[str, int] = {}  # member op id -> group index
+    for gi, (_, members) in enumerate(groups):
+        for op in members:
+            group_of[op.id] = gi
+
+    ins, outs = _adjacency(graph)
+
+    def producer(value_id: str) -> str:
+        made = ins[value_id]
+        return made[0].src if made else ""
+
+    hidden: set[str] = set()  # original node ids not drawn (members, internal values, folded)
+    new_ops: list[Node] = []  # collapsed nodes, one per group
+    group_inputs: list[list[tuple[str, Any]]] = []  # (value id, summed grad)
+    group_outputs: list[list[str]] = []
+    for gi, (path, members) in enumerate(groups):
+        hidden.update(op.id for op in members)
+        inputs: dict[str, list[Any]] = {}
+        folded: list[str] = []
+        params: list[str] = []
+        param_grads: dict[str, Any] = {}
+        member_ids: list[str] = []
+        count = 0
+        for op in members:
+            # collapsing a collapsed graph again: merge what its collapsed nodes stand for
+            member_ids += op.attrs.get("members", [op.id]) if op.attrs.get("collapsed") else [op.id]
+            count += int(op.attrs.get("ops", 1)) if op.attrs.get("collapsed") else 1
+            if op.attrs.get("collapsed"):
+                folded += op.attrs.get("folded", [])
+                params += op.attrs.get("parameters", [])
+                param_grads.update(op.attrs.get("parameter_grads", {}))
+            for e in ins[op.id]:
+                src = by_id[e.src]
+                if group_of.get(producer(e.src)) == gi or src.id in folded:
+                    continue  # produced inside, or already folded
+                if src.id not in inputs and _foldable(
+                    src, path, gi, group_of, input_ids, ins, outs, modules
+                ):
+                    folded.append(src.id)
+                    hidden.add(src.id)
+                    if src.attrs.get("parameter"):
+                        params.append(src.name)
+                        param_grads[src.name] = src.grad
+                    continue
+                inputs.setdefault(src.id, []).append(e.grad)
+        outputs: list[str] = []
+        for op in members:
+            for e in outs[op.id]:
+                readers = outs[e.dst]
+                if e.dst in output_ids or any(group_of.get(r.dst) != gi for r in readers):
+                    outputs.append(e.dst)
+                else:
+                    hidden.add(e.dst)
+        cls = modules.get(path, "Module")
+        new_ops.append(
+            Node(
+                members[0].id,
+                path,
+                f"{plain_text(path)} · {plain_text(cls)}",
+                "op",
+                op=cls,
+                attrs={
+                    "module": path,
+                    "collapsed": True,
+                    "class": cls,
+                    "ops": count,
+                    "members": member_ids,
+                    "parameters": params,
+                    "parameter_grads": param_grads,
+                    "folded": folded,
+                },
+            )
+        )
+        group_inputs.append([(vid, _sum(grads)) for vid, grads in inputs.items()])
+        group_outputs.append(outputs)
+
+    # nodes: forward order, each collapsed node where its first member was, its inputs before it
+    nodes: list[Node] = []
+    emitted: set[str] = set()
+    first_of = {members[0].id: gi for gi, (_, members) in enumerate(groups)}
+    for node in graph.nodes:
+        first = first_of.get(node.id)
+        if first is not None:
+            for vid, _ in group_inputs[first]:
+                if vid not in emitted:  # a leaf first read by a later member
+                    nodes.append(_copy(by_id[vid]))
+                    emitted.add(vid)
+            nodes.append(new_ops[first])
+        elif node.id not in hidden and node.id not in emitted:
+            nodes.append(_copy(node))
+            emitted.add(node.id)
+
+    # edges: by destination position, then operand index
+    out_group: dict[str, tuple[int, int]] = {}  # output value id -> (group, output position)
+    for gi, made in enumerate(group_outputs):
+        for j, vid in enumerate(made):
+            out_group[vid] = (gi, j)
+    edges: list[Edge] = []
+    for node in nodes:
+        first = first_of.get(node.id)
+        if first is not None:
+            for i, (vid, grad) in enumerate(group_inputs[first]):
+                edges.append(Edge(vid, node.id, grad, i))
+        elif node.id in out_group:
+            made_by, j = out_group[node.id]
+            edges.append(Edge(new_ops[made_by].id, node.id, node.grad, j))
+        else:
+            for e in ins[node.id]:
+                edges.append(Edge(e.src, e.dst, e.grad, e.index))
+
+    result = CollapsedGraph(
+        nodes,
+        edges,
+        inputs=[n.id for n in graph.inputs.values()],
+        outputs=[n.id for n in graph.outputs],
+        backward_order=[],
+        parameters=[n.id for n in graph.parameters.values() if n.id not in hidden],
+    )
+    node_of = {op.id: members[0].id for _, members in groups for op in members}
+    result.backward_order = _backward_order(graph, result, node_of)
+    result.seeds = list(getattr(graph, "seeds", []))
+    shown = {op.attrs.get("module") or "" for op in result.ops}
+    result.modules = {
+        path: cls
+        for path, cls in modules.items()
+        if path == "" or any(s == path or s.startswith(path + ".") for s in shown)
+    }
+    result.source = graph
+    result.depth = depth
+    flag = getattr(graph, "has_backward", None)
+    result.has_backward = (
+        bool(flag)
+        if flag is not None
+        else bool(graph.backward_order) or any(n.grad is not None for n in graph.nodes)
+    )
+    return result
+
+
+def _foldable(
+    node: Node,
+    path: str,
+    gi: int,
+    group_of: dict[str, int],
+    input_ids: set[str],
+    ins: dict[str, list[Edge]],
+    outs: dict[str, list[Edge]],
+    modules: Mapping[str, Any],
+) -> bool:
+    """Whether a leaf read by group ``gi`` is folded into it: a parameter or buffer or scalar
+    constant that only this group reads (never one of the function's arguments)."""
+    if node.id in input_ids or ins[node.id]:
+        return False
+    if not (node.attrs.get("parameter") or _is_buffer(node, path, modules)):
+        return False
+    return all(group_of.get(e.dst) == gi for e in outs[node.id])
+
+
+def _backward_order(graph: Graph, result: Graph, node_of: dict[str, str]) -> list[Node]:
+    """Backward order of ``result``'s ops: each where its first member ran in ``graph``'s order,
+    made consistent by a priority topological sort (an op comes after every op that reads its
+    outputs, so a collapsed node fires once the gradients of all its outputs are complete)."""
+    rank: dict[str, int] = {}
+    for i, op in enumerate(graph.backward_order):
+        rank.setdefault(node_of.get(op.id, op.id), i)
+    _, outs = _adjacency(result)
+    by_id = {n.id: n for n in result.nodes}
+    waiting: dict[str, int] = {}
+    feeds: dict[str, list[str]] = {}  # reader -> ops waiting for it
+    for op_id in rank:
+        readers: list[str] = []
+        for made in outs[op_id]:
+            for read in outs[made.dst]:
+                if read.dst in rank and read.dst not in readers:
+                    readers.append(read.dst)
+        waiting[op_id] = len(readers)
+        for reader in readers:
+            feeds.setdefault(reader, []).append(op_id)
+    heap = [(rank[o], o) for o, n in waiting.items() if n == 0]
+    heapq.heapify(heap)
+    order: list[Node] = []
+    while heap:
+        _, op_id = heapq.heappop(heap)
+        order.append(by_id[op_id])
+        for nxt in feeds.get(op_id, ()):
+            waiting[nxt] -= 1
+            if waiting[nxt] == 0:
+                heapq.heappush(heap, (rank[nxt], nxt))
+    return order
+
+
+# -- choosing a depth ---------------------------------------------------------------------------
+
+
+def _op_count(graph: Graph, depth: int) -> int:
+    """Op nodes of ``collapse(graph, depth)``, without building it."""
+    count = 0
+    prev: str | None = None
+    for target in _targets(graph, depth):
+        if target is None:
+            count += 1
+        elif target != prev:
+            count += 1
+        prev = target
+    return count
+
+
+def auto_depth(graph: Graph, max_ops: int = DEFAULT_MAX_OPS) -> int | None:
+    """The deepest depth whose collapsed graph has at most ``max_ops`` op nodes.
+
+    ``None`` when no collapsing is needed: the graph has at most ``max_ops`` ops, or it has no
+    modules to collapse. When even ``depth=0`` leaves more than ``max_ops`` ops, 0 (the fewest
+    ops collapsing can give).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from graphanim import TorchGraph
+    >>> net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1))
+    >>> net = net.double()
+    >>> g = TorchGraph(lambda x: net(x).sum(), [[1.0, 2.0]])
+    >>> auto_depth(g, max_ops=10) is None, auto_depth(g, max_ops=3), auto_depth(g, max_ops=2)
+    (True, 0, 0)
+    """
+    if isinstance(max_ops, bool) or not isinstance(max_ops, int) or max_ops < 1:
+        raise ValueError(f"max_ops must be an int >= 1, got {max_ops!r}")
+    ops = graph.ops
+    if len(ops) <= max_ops:
+        return None
+    deepest = max((module_level(op.attrs.get("module") or "") for op in ops), default=0)
+    if deepest == 0:
+        return None
+    for depth in range(deepest - 1, -1, -1):
+        if _op_count(graph, depth) <= max_ops:
+            return depth
+    return 0
+
+
+def at_depth(
+    graph: Graph, depth: Any = None, *, layout: Any = None, max_ops: int = DEFAULT_MAX_OPS
+) -> Graph:
+    """The graph to draw for a ``depth`` argument: ``graph`` itself or a cached collapsed copy.
+
+    Parameters
+    ----------
+    graph : Graph
+        The captured graph.
+    depth : None, "auto", int, "full" or False
+        ``None``/``"auto"``: :func:`auto_depth` (no collapsing for graphs of at most ``max_ops``
+        ops, nor when ``layout`` is a dict of positions, which was made for the full graph);
+        an int ``>= 0``: :func:`collapse` to that depth; ``"full"`` or ``False``: never collapse.
+    layout : optional
+        The caller's layout argument (only checked for being a dict).
+    max_ops : int
+        Passed to :func:`auto_depth`.
+
+    Raises
+    ------
+    ValueError
+        For any other ``depth`` (the message lists the accepted values).
+
+    Collapsed graphs are cached on ``graph`` per depth (graphs do not change after capture), so
+    their layouts, cached on them, are computed once.
+    """
+    if depth is None or (isinstance(depth, str) and depth == "auto"):
+        if isinstance(layout, Mapping):
+            return graph
+        chosen = auto_depth(graph, max_ops)
+        if chosen is None:
+            return graph
+        depth = chosen
+    elif depth is False or (isinstance(depth, str) and depth == "full"):
+        return graph
+    elif isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+        raise ValueError(f"unknown depth {depth!r}; expected {'; '.join(DEPTH_CHOICES)}")
+    deepest = max((module_level(op.attrs.get("module") or "") for op in graph.ops), default=0)
+    if depth >= deepest:
+        return graph  # nothing is deeper: the full graph (and its cached layouts)
+    cache: dict[int, CollapsedGraph] = graph.__dict__.setdefault("_collapsed", {})
+    if depth not in cache:
+        cache[depth] = collapse(graph, depth)
+    return cache[depth]
