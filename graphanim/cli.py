@@ -18,6 +18,7 @@ import re
 import sys
 import textwrap
 import traceback
+import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,20 @@ from .expr import (
     MAX_LENGTH,
     MAX_NODES,
     MAX_POWER_BITS,
+    MAX_TOTAL_ELEMENTS,
     ExprError,
     check_name,
     parse_value,
     shape_of,
 )
-from .writers import ANIMATION_FORMATS, STATIC_FORMATS, FFmpegNotFoundError, check_output_path
+from .writers import (
+    ANIMATION_FORMATS,
+    STATIC_FORMATS,
+    FFmpegError,
+    FFmpegNotFoundError,
+    check_output_path,
+    check_writable,
+)
 
 __all__ = [
     "DEFAULT_ANIMATION_OUTPUT",
@@ -68,6 +77,15 @@ _SHORT_OPTIONS = ("-o", "-h")
 _LONG_OPTION_RE = re.compile(r"--[A-Za-z][\w-]*(=.*)?\Z", re.DOTALL)
 _MAX_FPS = 60.0
 _DPI_RANGE = (10, 600)
+#: More options than this are refused before argparse reads them: its parsing time grows with
+#: the square of the number of options, and no valid command needs this many (--at takes all
+#: the pairs after one flag, and at most MAX_INPUTS names).
+_MAX_OPTIONS = 1000
+_MAX_MESSAGE = 4000  # characters of an error line; longer ones are cut
+# Characters that reorder or hide text: refused in output paths (the path is printed back).
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
 
 # "NAME=VALUE": a name (anything up to the first '=') followed by exactly one '='
 _PAIR_RE = re.compile(r"\s*([^\s=\[\](){}<>!*+\-/%@,.:'\"]+)\s*=(?!=)(.*)\Z", re.DOTALL)
@@ -138,8 +156,10 @@ output:
   Without -o the output is {DEFAULT_OUTPUT} in the current folder ({DEFAULT_ANIMATION_OUTPUT} when
   --direction asks for an animation), replaced if it exists, like any -o file. A file is replaced
   only once the new one is complete (written to a temporary file, then renamed); a path whose
-  suffix is not an output format (e.g. script.py) is never written. The path written is printed
-  on stdout.
+  suffix is not an output format (e.g. script.py) is never written. A path that is a symbolic
+  link is replaced by the new file: the file it points to is never written. Paths are taken as
+  given (relative ones, "..", absolute ones); "-" (stdout), folders, names ending in "/" and
+  names with control characters are refused. The path written is printed on stdout.
 
 exit status:
   0 success; 2 usage or input error (one "error: ..." line on stderr); 1 the function raised, the
@@ -151,6 +171,24 @@ _RENDER_USAGE = """\
 graphanim render TARGET [--at NAME=VALUE ...] [--grad-output V ...] [-o OUT]
                         [--direction {forward,backward,both,none}] [--fps N]
                         [--theme {light,dark}] [--layout {layered,dot}] [--dpi N] [--debug]"""
+
+
+class _Extend(argparse.Action):
+    """argparse's ``extend`` action without its copy of the whole list at every repetition
+    (which makes ``--at a=1 --at b=2 ...`` quadratic in the number of flags)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        items = getattr(namespace, self.dest, None)
+        if items is None:
+            items = []
+            setattr(namespace, self.dest, items)
+        items.extend(values)
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -212,15 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render.add_argument(
         "--at",
-        action="extend",
+        action=_Extend,
         nargs="+",
-        default=[],
+        default=None,
         metavar="NAME=VALUE",
         help="input values: numbers or bracketed lists (repeatable)",
     )
     render.add_argument(
         "--grad-output",
-        action="extend",
+        action=_Extend,
         nargs="+",
         default=None,
         metavar="V",
@@ -298,8 +336,16 @@ def main(argv: list[str] | None = None) -> int:
     if not args_list:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    protected = _protect_values(args_list)
+    options = _count_options(protected)
+    if options > _MAX_OPTIONS:
+        _error(
+            f"too many options ({options:,}; limit {_MAX_OPTIONS:,}): give all NAME=VALUE pairs "
+            "after one --at"
+        )
+        return EXIT_USAGE
     try:
-        args = parser.parse_args(_protect_values(args_list))
+        args = parser.parse_args(protected)
     except SystemExit as stop:  # --help, --version, or argparse's own usage error
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE
     if args.command != "render":  # pragma: no cover - "render" is the only command
@@ -331,8 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return EXIT_FAILURE
     try:
-        print(out)
-        sys.stdout.flush()
+        _print_path(out)
     except BrokenPipeError:  # e.g. piped into `true`; the file is written all the same
         # stdout is gone: point it at devnull so the flush at exit does not complain again
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -359,6 +404,31 @@ def _protect_values(argv: Sequence[str]) -> list[str]:
     return out
 
 
+def _count_options(argv: Sequence[str]) -> int:
+    """Option flags in ``argv`` (after :func:`_protect_values`), up to a ``--`` terminator."""
+    count = 0
+    for arg in argv:
+        if arg == "--":
+            break
+        count += arg.startswith("-")
+    return count
+
+
+def _print_path(path: str) -> None:
+    """Print the written path on stdout, byte for byte even when stdout cannot encode it."""
+    try:
+        print(path)
+        sys.stdout.flush()
+    except UnicodeEncodeError:  # e.g. 'é' on an ASCII terminal, or undecodable bytes in the name
+        buffer = getattr(sys.stdout, "buffer", None)
+        if buffer is None:
+            print(path.encode("ascii", "backslashreplace").decode("ascii"))
+        else:
+            buffer.write(os.fsencode(path) + b"\n")
+            buffer.flush()
+        sys.stdout.flush()
+
+
 def _one_line(err: BaseException) -> str:
     lines = [ln.strip() for ln in str(err).strip().splitlines() if ln.strip()]
     text = lines[0] if lines else ""
@@ -366,10 +436,17 @@ def _one_line(err: BaseException) -> str:
 
 
 def _error(message: str) -> None:
-    # one line, whatever the message holds
+    # one line, whatever the message holds, and of a readable length (it may quote user input)
     text = " ".join(message.split("\n"))
     text = "".join(ch if ch.isprintable() else " " for ch in text)
+    if len(text) > _MAX_MESSAGE:
+        text = text[: _MAX_MESSAGE - 3] + "..."
     print(f"error: {text}", file=sys.stderr)
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """``text`` shortened for a message (a list value can be megabytes long)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _warn(message: str) -> None:
@@ -381,7 +458,7 @@ def _warn(message: str) -> None:
 
 
 def _render(args: argparse.Namespace) -> str:
-    target, pairs = _split_at(args.target, args.at)
+    target, pairs = _split_at(args.target, args.at or [])
     target = target.strip()
 
     # ---- the output first: nothing else runs when it cannot be written ----------------------
@@ -418,7 +495,7 @@ def _render(args: argparse.Namespace) -> str:
             graph.animate(direction, **kwargs).save(out)
     except FFmpegNotFoundError as err:  # checked above; kept for a check that fails later
         raise UsageError(str(err)) from err
-    except OSError as err:
+    except (OSError, FFmpegError) as err:
         raise _RunError(f"cannot write {str(out)!r}: {_one_line(err)}") from err
     return str(out)
 
@@ -426,14 +503,17 @@ def _render(args: argparse.Namespace) -> str:
 def _join_lists(tokens: Sequence[str]) -> list[str]:
     """Join the pieces of a bracketed list that the shell split at spaces (``x=[1,`` ``2]``)."""
     out: list[str] = []
+    group: list[str] = []  # the pieces of one value, joined once (no quadratic string growth)
     depth = 0
     for tok in tokens:
-        if depth > 0:
-            out[-1] += " " + tok
-        else:
-            out.append(tok)
-        depth = max(out[-1].count("[") - out[-1].count("]"), 0)
-    return out  # a list still open at the end is reported by parse_value (missing ']')
+        group.append(tok)
+        depth += tok.count("[") - tok.count("]")
+        if depth <= 0:
+            out.append(" ".join(group))
+            group, depth = [], 0
+    if group:  # a list still open at the end is reported by parse_value (missing ']')
+        out.append(" ".join(group))
+    return out
 
 
 def _split_at(target: str | None, tokens: Sequence[str]) -> tuple[str, list[tuple[str, str]]]:
@@ -454,7 +534,7 @@ def _split_at(target: str | None, tokens: Sequence[str]) -> tuple[str, list[tupl
     if target is None and len(others) == 1:
         target = others.pop()
     if others:
-        raise UsageError(f"--at takes NAME=VALUE pairs, got {others[0]!r}")
+        raise UsageError(f"--at takes NAME=VALUE pairs, got {_short(others[0])!r}")
     if target is None:
         raise UsageError(
             "missing TARGET: give an expression or FILE.py:FUNC, e.g. graphanim render "
@@ -470,15 +550,19 @@ def _check_output(output: str | None, direction: str | None, fps: float | None) 
         output = DEFAULT_ANIMATION_OUTPUT if animated else DEFAULT_OUTPUT
     if not output.strip():
         raise UsageError("-o: empty path; name the output file, e.g. -o graph.png")
+    if output == "-":
+        raise UsageError("-o -: writing to stdout is not supported; name a file, e.g. -o graph.png")
+    _check_path_characters(output)
     try:
         path = check_output_path(output, STATIC_FORMATS + ANIMATION_FORMATS)
     except (ValueError, OSError) as err:
         raise UsageError(f"-o: {err}") from None
-    folder = path.parent if str(path.parent) else Path(".")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UsageError(f"-o: cannot write in folder {str(folder)!r} (permission denied)")
     if path.exists() and not path.is_file():
         raise UsageError(f"-o: {str(path)!r} exists and is not a regular file; name a file")
+    try:
+        check_writable(path)  # creates and removes a temporary file: what writing will do first
+    except OSError as err:
+        raise UsageError(f"-o: {err.strerror or err}") from None
     suffix = path.suffix.lower()
     if suffix in STATIC_FORMATS:
         if direction not in (None, "none"):
@@ -505,6 +589,21 @@ def _check_output(output: str | None, direction: str | None, fps: float | None) 
     return path, direction or "backward"
 
 
+def _check_path_characters(output: str) -> None:
+    """Refuse control characters and text-reordering marks in an output path.
+
+    The path is printed back on stdout for scripts to read, one line per file; a newline or a
+    right-to-left override in it would make that line lie about the file.
+    """
+    for ch in output:
+        if ch in _BIDI_CONTROLS or unicodedata.category(ch) in ("Cc", "Zl", "Zp"):
+            name = unicodedata.name(ch, "a control character")
+            raise UsageError(
+                f"-o: the path {output!a} contains U+{ord(ch):04X} ({name.lower()}); "
+                "name the file without control characters"
+            )
+
+
 def _ffmpeg_available() -> bool:
     """True when an ffmpeg program can be found (imageio-ffmpeg's, or one on the PATH)."""
     from . import writers
@@ -527,15 +626,23 @@ def _parse_pairs(pairs: Sequence[tuple[str, str]], reserved: Sequence[str]) -> d
         raise UsageError(f"--at: too many names ({len(pairs)}; limit {MAX_INPUTS})")
     values: dict[str, Any] = {}
     given: dict[str, str] = {}
+    total = 0
     for raw_name, raw_value in pairs:
         name = check_name(raw_name, reserved)
         if name in values:
             raise UsageError(
-                f"--at {name} given twice ({given[name]} and {raw_name}={raw_value.strip()}); "
+                f"--at {name} given twice ({given[name]} and "
+                f"{_short(f'{raw_name}={raw_value.strip()}')}); "
                 "give each name once"
             )
         values[name] = parse_value(raw_value, f"--at {name}")
-        given[name] = f"{raw_name}={raw_value.strip()}"
+        given[name] = _short(f"{raw_name}={raw_value.strip()}")
+        total += _numel(shape_of(values[name]))
+        if total > MAX_TOTAL_ELEMENTS:
+            raise UsageError(
+                f"--at: too many numbers in all ({total:,} up to {name}; limit "
+                f"{MAX_TOTAL_ELEMENTS:,})"
+            )
     return values
 
 

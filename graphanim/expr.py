@@ -401,6 +401,10 @@ def _number(value: Any, src: str) -> Number:
         except OverflowError:
             raise ExprError(f"number too large in {_quote(src)} (beyond the float range)") from None
     if isinstance(value, float):
+        if not math.isfinite(value):  # 1e400, or 1e300 * 1e300: Python gives inf, no error
+            raise ExprError(
+                f"number too large in {_quote(src)} (beyond the float range, about 1.8e308)"
+            )
         return value
     if isinstance(value, complex):
         raise ExprError(f"{_quote(src)} has no real value (the result would be complex)")
@@ -743,7 +747,8 @@ def parse_expression(text: str, names: Iterable[str]) -> Expression:
     text : str
         A Python expression such as ``"sin(a*x + c)"`` or ``"a*b, a+b"`` (several outputs).
     names : iterable of str
-        The input names it may use (the ``--at`` names).
+        The input names it may use (the ``--at`` names), compared in NFKC form as Python
+        compares identifiers.
 
     Returns
     -------
@@ -766,7 +771,9 @@ def parse_expression(text: str, names: Iterable[str]) -> Expression:
     ...
     graphanim.expr.ExprError: unsupported syntax: attribute access 'x.__class__'
     """
-    known = list(dict.fromkeys(names))
+    # Python reads identifiers in NFKC form: 'e' + a combining accent in a name is the 'é' of the
+    # parsed expression, and so is a name given either way
+    known = list(dict.fromkeys(unicodedata.normalize("NFKC", n) for n in names))
     tree = _parse_tree(text)
     _measure(tree)
     _check_syntax(tree, text.strip())
@@ -944,7 +951,13 @@ def _number_value(token: str, what: str) -> float:
             f"{what}: {_quote(token, 40)} is not a number (numbers look like 2, -1.5, 3e-4, inf; "
             "lists like [1, 2, 3])"
         )
-    return float(token)
+    value = float(token)
+    if math.isinf(value) and "inf" not in token.lower():
+        raise ExprError(
+            f"{what}: {_quote(token, 40)} is beyond the float range (about 1.8e308); "
+            "write inf for infinity"
+        )
+    return value
 
 
 def parse_value(text: str, what: str = "value") -> float | list[Any]:
@@ -966,7 +979,8 @@ def parse_value(text: str, what: str = "value") -> float | list[Any]:
     ------
     ExprError
         For anything that is not a number or a rectangular, non-empty list of numbers, lists
-        nested deeper than :data:`MAX_LIST_DEPTH`, or more than :data:`MAX_ELEMENTS` numbers.
+        nested deeper than :data:`MAX_LIST_DEPTH`, more than :data:`MAX_ELEMENTS` numbers, or a
+        number beyond the float range (``1e400``; ``inf`` is written ``inf``).
 
     Examples
     --------
@@ -1077,9 +1091,15 @@ def check_name(name: str, reserved: Collection[str] = (), what: str = "--at") ->
     Raises
     ------
     ExprError
-        If it is not an identifier, is a Python keyword, starts with ``__``, or is in ``reserved``
-        (the function and constant names of the expression language).
+        If it is not an identifier, is a Python keyword, starts with ``__``, is in ``reserved``
+        (the function and constant names of the expression language), or is longer than any
+        expression may be (:data:`MAX_LENGTH`).
     """
+    if len(name) > MAX_LENGTH:  # no expression is long enough to use it
+        raise ExprError(
+            f"{what}: name too long ({len(name):,} characters; an expression has at most "
+            f"{MAX_LENGTH:,})"
+        )
     normal = unicodedata.normalize("NFKC", name)
     if not normal:
         raise ExprError(f"{what}: empty name; write NAME=VALUE, e.g. x=2")
@@ -1137,6 +1157,9 @@ class CompiledExpression:
 def compile_expression(text: str, values: Mapping[str, Any]) -> CompiledExpression:
     """Parse, check and compile ``text`` for the inputs ``values`` (name -> number or list).
 
+    Names are taken in NFKC form, as Python reads identifiers (``CompiledExpression.names`` holds
+    that form).
+
     Shapes are checked from the input shapes first (see :meth:`Expression.infer_shapes`).
 
     Raises
@@ -1155,6 +1178,15 @@ def compile_expression(text: str, values: Mapping[str, Any]) -> CompiledExpressi
     """
     if len(values) > MAX_INPUTS:
         raise ExprError(f"too many names: {len(values)} (limit {MAX_INPUTS})")
+    normal: dict[str, Any] = {}
+    for key, value in values.items():
+        name = unicodedata.normalize("NFKC", key)
+        if name in normal:
+            raise ExprError(
+                f"the name {name!r} is given twice ({_quote(key, 40)} is the same name)"
+            )
+        normal[name] = value
+    values = normal
     expression = parse_expression(text, values.keys())
     names = tuple(n for n in values if n in expression.inputs)
     unused = tuple(n for n in values if n not in expression.inputs)

@@ -14,7 +14,9 @@ __all__ = ["NODE_KINDS", "Edge", "Graph", "Node", "plain_text"]
 #: The kinds a node can have, in the order they are documented.
 NODE_KINDS = ("input", "constant", "op", "value", "output")
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# control characters, and the invisible direction marks and overrides (they would reorder text
+# in DOT output, reprs and terminals)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\u061c]")
 
 
 def plain_text(text: str) -> str:
@@ -298,21 +300,30 @@ class Graph:
         """Gradient of the seeded outputs with respect to node ``key``, ``None`` if none flows."""
         return self[key].grad
 
+    def _id_of(self, key: str | Node) -> str:
+        # the structural queries are mostly asked with ids: an id wins over a value whose
+        # variable happens to be called "n4"
+        if isinstance(key, Node):
+            return key.id
+        if key in self._by_id:
+            return key
+        return self[key].id
+
     def in_edges(self, key: str | Node) -> list[Edge]:
         """Edges into the node, in operand order."""
-        return list(self._in[self[key].id])
+        return list(self._in[self._id_of(key)])
 
     def out_edges(self, key: str | Node) -> list[Edge]:
         """Edges out of the node, in the order their destinations ran."""
-        return list(self._out[self[key].id])
+        return list(self._out[self._id_of(key)])
 
     def predecessors(self, key: str | Node) -> list[Node]:
         """Source nodes of the in-edges, in operand order (repeats kept)."""
-        return [self._by_id[e.src] for e in self._in[self[key].id]]
+        return [self._by_id[e.src] for e in self._in[self._id_of(key)]]
 
     def successors(self, key: str | Node) -> list[Node]:
         """Destination nodes of the out-edges (repeats kept)."""
-        return [self._by_id[e.dst] for e in self._out[self[key].id]]
+        return [self._by_id[e.dst] for e in self._out[self._id_of(key)]]
 
     @property
     def ops(self) -> list[Node]:

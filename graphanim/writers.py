@@ -9,6 +9,7 @@ import io
 import os
 import re
 import shutil
+import stat
 import struct
 import subprocess
 import sys
@@ -25,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "ANIMATION_FORMATS",
     "STATIC_FORMATS",
+    "FFmpegError",
     "FFmpegNotFoundError",
     "FrameWriter",
     "GifWriter",
@@ -34,6 +36,7 @@ __all__ = [
     "WebMWriter",
     "atomic_path",
     "check_output_path",
+    "check_writable",
     "find_ffmpeg",
     "gif_palette",
     "html_player",
@@ -51,23 +54,45 @@ STATIC_FORMATS = (".png", ".svg", ".pdf")
 ANIMATION_FORMATS = (".gif", ".mp4", ".webm", ".html")
 
 
+def _suffix_error(p: Path, formats: Sequence[str], what: str, extra: str = "") -> ValueError:
+    """The error for a path whose suffix is not one of ``formats``."""
+    suffix = p.suffix.lower()
+    hint = ""
+    if not suffix and p.name.lower() in formats:
+        # Path (like the shell) reads ".gif" as a hidden file's name, with no suffix
+        hint = f"; {p.name!r} is a suffix alone: name the file, e.g. 'graph{p.name}'"
+    return ValueError(
+        f"unsupported {what} {suffix or '(no suffix)'!r} for {str(p)!r} "
+        f"(expected one of {', '.join(formats)}{extra}){hint}"
+    )
+
+
 def check_output_path(path: str | os.PathLike[str], formats: tuple[str, ...]) -> Path:
-    """Validate an output path before any work: known suffix, existing folder.
+    """Validate an output path before any work: known suffix, existing folder, not a folder.
+
+    Nothing is written. A symbolic link is a valid output path: writing replaces the link itself
+    (see :func:`atomic_path`), never the file it points to.
 
     Raises
     ------
     ValueError
-        If the suffix is not one of ``formats``.
+        If the suffix is not one of ``formats``, or the path holds a null character.
     FileNotFoundError
         If the folder that should hold the file does not exist.
+    IsADirectoryError
+        If the path is a folder, or ends in ``/`` as a folder's name does.
     """
-    p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix not in formats:
-        raise ValueError(
-            f"unsupported output format {suffix or '(no suffix)'!r} for {str(p)!r} "
-            f"(expected one of {', '.join(formats)})"
+    text = os.fspath(path)
+    p = Path(text)
+    if "\x00" in text:
+        raise ValueError(f"output path {text!r} contains a null character; no file can have it")
+    if text.endswith(("/", os.sep)):
+        raise IsADirectoryError(
+            f"output path {text!r} ends in '/', which names a folder; name a file, "
+            f"e.g. {str(p / ('graph' + formats[0]))!r}"
         )
+    if p.suffix.lower() not in formats:
+        raise _suffix_error(p, formats, "output format")
     folder = p.parent if str(p.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(f"output folder {str(folder)!r} does not exist; create it first")
@@ -77,14 +102,69 @@ def check_output_path(path: str | os.PathLike[str], formats: tuple[str, ...]) ->
 
 
 def _file_mode(target: Path) -> int:
-    """Permission bits for a new file at ``target``: the existing file's, else 0666 & ~umask."""
+    """Permission bits for a new file at ``target``: the existing file's, else 0666 & ~umask.
+
+    A symbolic link is replaced by the new file, so the mode of the file it points to is not
+    copied (a link to an executable script must not make a picture executable).
+    """
     try:
-        return target.stat().st_mode & 0o7777
+        st = target.lstat()
     except OSError:
         pass
+    else:
+        if stat.S_ISREG(st.st_mode):
+            return st.st_mode & 0o7777
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
     mask = os.umask(0o022)  # read the umask (setting it is the only way), then restore it
     os.umask(mask)
-    return 0o666 & ~mask
+    return mask
+
+
+def _temp_prefix(name: str) -> str:
+    """``.NAME.`` for a temporary file beside ``NAME``, short enough for any file system.
+
+    A file name may have 255 bytes; the temporary name adds a random part, ``.part`` and the
+    suffix, so the name inside it is cut (at a character boundary) to leave room for them.
+    """
+    return "." + os.fsencode(name)[:96].decode("utf-8", "ignore") + "."
+
+
+def _mkstemp(target: Path) -> Path:
+    """Create an empty temporary file beside ``target``; an error names the folder."""
+    folder = target.parent if str(target.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(
+            prefix=_temp_prefix(target.name), suffix=f".part{target.suffix[:16]}", dir=folder
+        )
+    except OSError as err:
+        if err.errno is None:  # pragma: no cover - mkstemp's errors come from the system
+            raise
+        raise type(err)(
+            err.errno, f"cannot create a file in folder {str(folder)!r} ({err.strerror})"
+        ) from err
+    os.close(fd)
+    return Path(tmp)
+
+
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Check that a file can be written at ``path`` by creating and removing a temporary one.
+
+    This is what :func:`atomic_path` does first, so it catches what a permission check cannot
+    (root's permissions, read-only or virtual file systems such as ``/proc``, names too long for
+    the file system) before any work is done.
+
+    Raises
+    ------
+    OSError
+        Of the class the system reported, naming the folder, e.g. ``[Errno 13] cannot create a
+        file in folder 'out' (Permission denied)``.
+    """
+    tmp = _mkstemp(Path(path))
+    with contextlib.suppress(OSError):
+        tmp.unlink()
 
 
 @contextlib.contextmanager
@@ -92,15 +172,16 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
 
     On any exception (``KeyboardInterrupt`` included) the temporary file is removed and an existing
-    file at ``path`` is left untouched.
+    file at ``path`` is left untouched. When ``path`` is a symbolic link, the link is replaced by
+    the new file: the file it points to is never written.
+
+    Raises
+    ------
+    OSError
+        If no file can be created in the folder (the message names the folder).
     """
     target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=f".part{target.suffix}", dir=folder
-    )
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = _mkstemp(target)
     try:
         yield tmp_path
         # mkstemp makes the file private (0600); give it the mode a plain open() would, or the
@@ -199,11 +280,8 @@ def writer_for(path: str | os.PathLike[str]) -> type[FrameWriter]:
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in writers:
-        supported = ", ".join(sorted(writers))
-        raise ValueError(
-            f"unsupported animation format {suffix or '(no suffix)'!r} for {str(p)!r} "
-            f"(expected one of {supported}, or a folder path ending in '/' for PNG frames)"
-        )
+        raise _suffix_error(p, sorted(writers), "animation format",
+                            ", or a folder path ending in '/' for PNG frames")
     check_output_path(p, tuple(writers))
     return writers[suffix]
 
@@ -526,6 +604,12 @@ class GifWriter(FrameWriter):
     def _start(self, frame: np.ndarray) -> None:
         import numpy as np
 
+        h, w = frame.shape[:2]
+        if max(w, h) > 0xFFFF:
+            raise ValueError(
+                f"a GIF is at most 65535 pixels a side, the frames are {w}×{h}; use a smaller "
+                "figsize or dpi, or save as .html or .mp4"
+            )
         if self.palette is None:
             self.palette = gif_palette([frame])
         table = np.zeros((256, 3), dtype=np.uint8)
@@ -601,6 +685,10 @@ class GifWriter(FrameWriter):
 
 class FFmpegNotFoundError(RuntimeError):
     """No ffmpeg program was found for writing video."""
+
+
+class FFmpegError(RuntimeError):
+    """The ffmpeg program failed while encoding a video (its own error message is included)."""
 
 
 def find_ffmpeg() -> str | None:
@@ -726,7 +814,7 @@ class _FFmpegWriter(FrameWriter):
             for plane in self._planes:
                 self._proc.stdin.write(plane.data)
         except (BrokenPipeError, OSError) as err:
-            raise RuntimeError(
+            raise FFmpegError(
                 f"ffmpeg stopped while writing {self.path}: {self._errors()}"
             ) from err
 
@@ -748,7 +836,7 @@ class _FFmpegWriter(FrameWriter):
             pass
         code = self._proc.wait()
         if code != 0:
-            raise RuntimeError(f"ffmpeg failed writing {self.path} (exit {code}): {self._errors()}")
+            raise FFmpegError(f"ffmpeg failed writing {self.path} (exit {code}): {self._errors()}")
         self._close_log()
         self._proc = None
 
@@ -1013,39 +1101,73 @@ _FRAME_NAME = re.compile(r"frame_(\d{4,})\.png")
 class PngFolderWriter(FrameWriter):
     """A folder of PNG frames (``frame_0000.png``, ``frame_0001.png``, ...), e.g. for slides.
 
-    Each PNG appears atomically. The folder is created if its parent exists. After a successful
-    export, ``frame_NNNN.png`` files left from an earlier, longer export are removed so the folder
-    holds exactly this animation; other files are never touched.
+    The folder is created if its parent exists. Frames go to a hidden staging folder first and
+    are moved into place only when the export completes, so a failure or Ctrl-C leaves the target
+    as it was (a folder that did not exist is not created). After a successful export,
+    ``frame_NNNN.png`` files left from an earlier, longer export are removed so the folder holds
+    exactly this animation; other files are never touched.
     """
 
     suffix = "/"
+
+    def __init__(self, path: str | os.PathLike[str], *, fps: float = 2) -> None:
+        super().__init__(path, fps=fps)
+        self._created = False
 
     def setup(self) -> None:
         if self._tmp is not None:
             raise RuntimeError("PngFolderWriter is already set up")
         if self.path.exists() and not self.path.is_dir():
             raise NotADirectoryError(f"{str(self.path)!r} exists and is not a folder")
-        self.path.mkdir(exist_ok=True)
-        self._tmp = self.path
+        # A new folder is staged beside its final place and renamed into it; an existing one
+        # gets a staging folder inside it (the same file system, so moving frames is a rename).
+        self._created = not self.path.is_dir()
+        where = self.path.parent if self._created else self.path
+        name = self.path.name if self._created else "frames"
+        try:
+            staging = tempfile.mkdtemp(prefix=_temp_prefix(name), suffix=".part", dir=where)
+        except OSError as err:
+            if err.errno is None:  # pragma: no cover - mkdtemp's errors come from the system
+                raise
+            raise type(err)(
+                err.errno, f"cannot create a folder in {str(where)!r} ({err.strerror})"
+            ) from err
+        self._tmp = Path(staging)
 
     def _write(self, frame: np.ndarray) -> None:
         from PIL import Image
 
-        with atomic_path(self.path / f"frame_{self.frame_count:04d}.png") as tmp:
-            Image.fromarray(frame).save(tmp, format="PNG")
+        assert self._tmp is not None
+        Image.fromarray(frame).save(self._tmp / f"frame_{self.frame_count:04d}.png", format="PNG")
 
     def finish(self) -> Path:
         if self._tmp is None:
             raise RuntimeError("PngFolderWriter was not set up")
-        self._tmp = None
-        for old in sorted(self.path.iterdir()):
-            match = _FRAME_NAME.fullmatch(old.name)
-            if match and int(match.group(1)) >= self.frame_count and old.is_file():
-                old.unlink()
+        if self.frame_count == 0:
+            err = ValueError(f"no frames were written to {str(self.path)!r}")
+            self.abort(err)
+            raise err
+        staging, self._tmp = self._tmp, None
+        try:
+            if self._created and not self.path.exists():
+                os.chmod(staging, 0o777 & ~_umask())  # mkdtemp made it private (0700)
+                os.rename(staging, self.path)
+                return self.path
+            for k in range(self.frame_count):
+                name = f"frame_{k:04d}.png"
+                os.replace(staging / name, self.path / name)
+            for old in sorted(self.path.iterdir()):
+                match = _FRAME_NAME.fullmatch(old.name)
+                if match and int(match.group(1)) >= self.frame_count and old.is_file():
+                    old.unlink()
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         return self.path
 
     def abort(self, error: BaseException | None = None) -> None:
-        self._tmp = None
+        staging, self._tmp = self._tmp, None
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 # -- driving a writer ---------------------------------------------------------------------------

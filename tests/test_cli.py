@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import math
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -625,3 +628,425 @@ def test_subprocess_version_and_usage(tmp_path: Path) -> None:
     assert done.returncode == 0 and done.stdout.strip() == f"graphanim {graphanim.__version__}"
     done = run_cli("render", "x", "--at", "x=1", "--theme", "pink", cwd=tmp_path)
     assert done.returncode == 2 and "invalid choice: 'pink'" in done.stderr
+
+
+# ------------------------------------------------------------ hardening: injection, Unicode
+
+FUNCTION_LIST = " ".join(cli.FUNCTIONS)
+
+INJECTION = [
+    ("'{0.__class__}'.format(x)",
+     "unsupported syntax: attribute access \"'{0.__class__}'.format\""),
+    ("'%s' % x", "unsupported syntax: operator '%' in \"'%s' % x\" (operators: + - * / ** @)"),
+    ("x.__class__.__mro__", "unsupported syntax: attribute access 'x.__class__.__mro__'"),
+    ("sin.__self__", "unsupported syntax: attribute access 'sin.__self__'"),
+    ("__builtins__", "unsupported syntax: dunder name '__builtins__'"),
+    ("__import__", "unsupported syntax: dunder name '__import__'"),
+    ("globals()", f"unsupported syntax: call to 'globals' (functions: {FUNCTION_LIST})"),
+    ("breakpoint()", f"unsupported syntax: call to 'breakpoint' (functions: {FUNCTION_LIST})"),
+    ("𝐨𝐩𝐞𝐧('x')", f"unsupported syntax: call to 'open' (functions: {FUNCTION_LIST})"),
+    ("(lambda: x)()", "unsupported syntax: call of an expression 'lambda: x' (call functions by "
+     "name)"),
+    ("sin(x)(x)", "unsupported syntax: call of a call result 'sin(x)(x)'"),
+    ("[sin][0](x)", "unsupported syntax: call of an expression '[sin][0]' (call functions by "
+     "name)"),
+    ("sum(x for x in [1])", "unsupported syntax: generator expression '(x for x in [1])'"),
+    ("x if x else x", "unsupported syntax: conditional expression 'x if x else x' (use where(cond, "
+     "a, b))"),
+    ("{x}", "unsupported syntax: set display '{x}'"),
+    ("x[...]", "unsupported syntax: subscript 'x[...]'"),
+    ("~x", "unsupported syntax: operator '~' in '~x'"),
+    ("await x", "unsupported syntax: await 'await x'"),
+    ("x\u202e + x", "invalid expression at column 2: invalid non-printable character U+202E "
+     '(EXPR must be one Python expression, e.g. "sin(a*x + c)")'),
+    ("x\u200d + x", "invalid expression at column 2: invalid non-printable character U+200D "
+     '(EXPR must be one Python expression, e.g. "sin(a*x + c)")'),
+    ("1e400 * x", "number too large in '1e400' (beyond the float range, about 1.8e308)"),
+    ("1e300 * 1e300 * x",
+     "number too large in '1e300 * 1e300' (beyond the float range, about 1.8e308)"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), INJECTION, ids=[t for t, _ in INJECTION])
+def test_injection_attempts_are_refused_exactly(
+    text: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert fails(capsys, ["render", text, "--at", "x=2", "-o", "out.png"]) == f"error: {message}"
+    assert files(tmp_path) == []
+
+
+NOT_A_NUMBER = "is not a number (numbers look like 2, -1.5, 3e-4, inf; lists like [1, 2, 3])"
+CODE_LIKE_VALUES = [
+    ("x=1;import os", f"--at x: '1;import os' {NOT_A_NUMBER}"),
+    ("x=__import__('os')", f"--at x: \"__import__('os')\" {NOT_A_NUMBER}"),
+    ("x=[1,__import__]", f"--at x: '__import__' {NOT_A_NUMBER}"),
+    ("x=[1]*1000", "--at x: unexpected '*1000' after the closing ']'"),
+    ("x=$(id)", f"--at x: '$(id)' {NOT_A_NUMBER}"),
+    ("x=(1)", f"--at x: '(1)' {NOT_A_NUMBER}"),
+    ("x=0x10", f"--at x: '0x10' {NOT_A_NUMBER}"),
+    ("x=1_000", f"--at x: '1_000' {NOT_A_NUMBER}"),
+    ("x=True", f"--at x: 'True' {NOT_A_NUMBER}"),
+    ("x=1j", f"--at x: '1j' {NOT_A_NUMBER}"),
+    ("x=１", f"--at x: '１' {NOT_A_NUMBER}"),  # a fullwidth digit
+    ("x=٣", f"--at x: '٣' {NOT_A_NUMBER}"),  # an Arabic-Indic digit
+    ("x=1e5000", "--at x: '1e5000' is beyond the float range (about 1.8e308); write inf for "
+     "infinity"),
+    ("x=[1e400]", "--at x: '1e400' is beyond the float range (about 1.8e308); write inf for "
+     "infinity"),
+    ("x\u200dy=1", "--at: 'x\\u200dy' is not a valid name (letters, digits and '_', not starting "
+     "with a digit)"),
+    ("x\u202e=1", "--at: 'x\\u202e' is not a valid name (letters, digits and '_', not starting "
+     "with a digit)"),
+    ("𝐬𝐢𝐧=1", "--at: 'sin' is a function of the expression language; pick another name"),
+]
+
+
+@pytest.mark.parametrize(
+    ("pair", "message"), CODE_LIKE_VALUES, ids=[p for p, _ in CODE_LIKE_VALUES]
+)
+def test_at_values_that_look_like_code(
+    pair: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert fails(capsys, ["render", "x*2", "--at", pair, "-o", "out.png"]) == f"error: {message}"
+    assert files(tmp_path) == []
+
+
+def captured_graphs(monkeypatch: pytest.MonkeyPatch) -> list[TorchGraph]:
+    """Record the graphs the command line would draw, without drawing them."""
+    graphs: list[TorchGraph] = []
+
+    def record(self: TorchGraph, path: object, **kw: object) -> str:
+        graphs.append(self)
+        return str(path)
+
+    monkeypatch.setattr(TorchGraph, "save", record)
+    return graphs
+
+
+def test_unicode_lookalikes_are_the_names_python_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    graphs = captured_graphs(monkeypatch)
+    # mathematical bold letters are NFKC 'sin' and 'x'; a combining accent composes with its letter
+    assert main(["render", "𝐬𝐢𝐧(𝐱) * é", "--at", "ｘ=0.5", "e\u0301=2", "-o", "u.png"]) == 0
+    (g,) = graphs
+    assert list(g.inputs) == ["x", "é"]
+    assert [op.op for op in g.ops] == ["sin", "mul"]
+    assert float(g.grad("é")) == pytest.approx(math.sin(0.5))
+
+
+# ------------------------------------------------------------ hardening: resource exhaustion
+
+
+def column(n: int) -> str:
+    return "[" + ",".join(f"[{i}]" for i in range(1, n + 1)) + "]"
+
+
+def row(n: int) -> str:
+    return "[" + ",".join(str(i) for i in range(1, n + 1)) + "]"
+
+
+def test_broadcast_to_exactly_the_element_limit(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    graphs = captured_graphs(monkeypatch)
+    # (1000,) + (1000, 1) broadcasts to 1,000 × 1,000 = MAX_ELEMENTS: allowed
+    argv = ["render", "sum(x + y)", "--at", f"x={row(1000)}", f"y={column(1000)}", "-o", "b.png"]
+    assert main(argv) == 0
+    (g,) = graphs
+    assert [n.shape for n in g.nodes if n.kind == "value"] == [(1000, 1000)]
+    assert float(g.outputs[0].value) == 1000 * 500500 * 2
+    capsys.readouterr()
+    # one more row is one row too many
+    argv[4] = f"y={column(1001)}"
+    assert fails(capsys, argv) == (
+        "error: tensor too large: 'x + y' would have shape (1001, 1000), 1,001,000 elements "
+        "(limit 1,000,000)"
+    )
+
+
+def test_sum_of_a_list_at_the_element_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    graphs = captured_graphs(monkeypatch)
+    assert main(["render", "sum(x)", "--at", "x=[" + ",".join(["1"] * 1_000_000) + "]"]) == 0
+    assert float(graphs[0].outputs[0].value) == 1_000_000.0
+
+
+def test_many_names_and_many_flags_are_refused_quickly(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import time
+
+    start = time.perf_counter()
+    names = [f"x{i}=1" for i in range(100_000)]
+    assert fails(capsys, ["render", "x0", "--at", *names]) == (
+        "error: --at: too many names (100000; limit 256)"
+    )
+    # argparse takes time quadratic in the number of flags: they are counted first
+    flags = [a for pair in names for a in ("--at", pair)]
+    assert fails(capsys, ["render", "x0", *flags, "-o", "n.png"]) == (
+        "error: too many options (100,001; limit 1,000): give all NAME=VALUE pairs after one --at"
+    )
+    assert fails(capsys, ["render", "x0", *flags[:600]]) == (
+        "error: --at: too many names (300; limit 256)"
+    )
+    assert time.perf_counter() - start < 5.0
+
+
+def test_a_list_split_by_the_shell_is_joined_in_linear_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    tokens = ["x=[1,", *(["1,"] * 200_000), "1]"]  # `--at x=[1, 1, ...]` unquoted
+    start = time.perf_counter()
+    (joined,) = cli._join_lists(tokens)
+    assert time.perf_counter() - start < 1.0
+    assert joined.count("1") == 200_002
+    assert cli._join_lists(["x=[[1,", "2],", "[3,", "4]]", "y=[5]", "z=1"]) == [
+        "x=[[1, 2], [3, 4]]", "y=[5]", "z=1"
+    ]
+    graphs = captured_graphs(monkeypatch)
+    assert main(["render", "sum(x)", "--at", *tokens]) == 0
+    assert float(graphs[0].outputs[0].value) == 200_002.0
+
+
+def test_total_numbers_in_all_at_values_are_limited(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(cli, "MAX_TOTAL_ELEMENTS", 10)
+    argv = ["render", "sum(a) + sum(b)", "--at", "a=[1,2,3,4,5,6]", "b=[1,2,3,4,5]"]
+    assert fails(capsys, argv) == "error: --at: too many numbers in all (11 up to b; limit 10)"
+
+
+# ---------------------------------------------------------------------- hardening: paths
+
+EXTENSIONS = ".png, .svg, .pdf, .gif, .mp4, .webm, .html"
+PATH_TRICKS = [
+    ("-", "-o -: writing to stdout is not supported; name a file, e.g. -o graph.png"),
+    ("", "-o: empty path; name the output file, e.g. -o graph.png"),
+    (".gif", f"-o: unsupported output format '(no suffix)' for '.gif' (expected one of "
+     f"{EXTENSIONS}); '.gif' is a suffix alone: name the file, e.g. 'graph.gif'"),
+    ("/dev/null", f"-o: unsupported output format '(no suffix)' for '/dev/null' (expected one of "
+     f"{EXTENSIONS})"),
+    ("a\nb.png", "-o: the path 'a\\nb.png' contains U+000A (a control character); name the file "
+     "without control characters"),
+    ("x\x1b[2J.png", "-o: the path 'x\\x1b[2J.png' contains U+001B (a control character); name "
+     "the file without control characters"),
+    ("pic\u202egnp.png", "-o: the path 'pic\\u202egnp.png' contains U+202E (right-to-left "
+     "override); name the file without control characters"),
+    ("out.png/", "-o: output path 'out.png/' ends in '/', which names a folder; name a file, "
+     "e.g. 'out.png/graph.png'"),
+    ("frames/", "-o: output path 'frames/' ends in '/', which names a folder; name a file, "
+     "e.g. 'frames/graph.png'"),
+]
+
+
+@pytest.mark.parametrize(("output", "message"), PATH_TRICKS, ids=[repr(o) for o, _ in PATH_TRICKS])
+def test_path_tricks_are_refused_before_any_work(
+    output: str,
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cli, "_capture_expression", lambda *a: pytest.fail("work was done"))
+    assert fails(capsys, [*SIN, "-o", output]) == f"error: {message}"
+    assert files(tmp_path) == []
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_folder_where_no_file_can_be_created(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # /proc refuses new files even to root, for whom a permission check always passes
+    monkeypatch.setattr(cli, "_capture_expression", lambda *a: pytest.fail("work was done"))
+    message = fails(capsys, [*SIN, "-o", "/proc/graphanim-test.png"])
+    assert re.fullmatch(r"error: -o: cannot create a file in folder '/proc' \((No such file or "
+                        r"directory|Permission denied|Read-only file system)\)", message), message
+
+
+def test_relative_paths_with_dotdot_are_used_as_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    assert main([*SIN, "--dpi", "30", "-o", "../up.png"]) == 0
+    assert main([*SIN, "--dpi", "30", "-o", "../sub/../same.png"]) == 0
+    assert capsys.readouterr().out == "../up.png\n../sub/../same.png\n"
+    assert files(tmp_path) == ["same.png", "sub", "up.png"]
+
+
+def test_symlinked_output_replaces_the_link_never_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = tmp_path / "script.py"
+    script.write_text("print('mine')\n")
+    (tmp_path / "link.png").symlink_to("script.py")
+    assert main([*SIN, "--dpi", "30", "-o", "link.png"]) == 0
+    assert script.read_text() == "print('mine')\n"
+    link = tmp_path / "link.png"
+    assert not link.is_symlink() and link.read_bytes().startswith(b"\x89PNG")
+    capsys.readouterr()
+    # a link to something that is not a regular file is refused
+    (tmp_path / "null.png").symlink_to(os.devnull)
+    assert fails(capsys, [*SIN, "-o", "null.png"]) == (
+        "error: -o: 'null.png' exists and is not a regular file; name a file"
+    )
+    assert Path(os.devnull).is_char_device()
+
+
+def test_dev_null_png_is_a_file_named_null_png(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # '/dev/null.png' is an ordinary path in /dev, not the device: written where the user may
+    # write there (root), refused before any work elsewhere; /dev/null itself is never opened.
+    if not os.access("/dev", os.W_OK):
+        message = fails(capsys, [*SIN, "-o", "/dev/null.png"])
+        assert message.startswith("error: -o: cannot create a file in folder '/dev' (")
+    else:
+        graphs = captured_graphs(monkeypatch)
+        assert main([*SIN, "-o", "/dev/null.png"]) == 0
+        assert len(graphs) == 1 and capsys.readouterr().out == "/dev/null.png\n"
+    assert not Path("/dev/null.png").exists()
+    assert Path(os.devnull).is_char_device()
+
+
+def test_long_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    name = "a" * 250 + ".png"  # 254 bytes: fits, and so must the temporary file beside it
+    assert main([*SIN, "--dpi", "30", "-o", name]) == 0
+    assert files(tmp_path) == [name]
+    capsys.readouterr()
+    message = fails(capsys, [*SIN, "-o", "b" * 300 + ".png"])
+    assert message.startswith("error: -o: ") and "File name too long" in message
+    assert files(tmp_path) == [name]
+
+
+def test_path_that_stdout_cannot_encode_is_printed_as_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stdout = io.TextIOWrapper(io.BytesIO(), encoding="ascii", errors="strict")
+    monkeypatch.setattr(sys, "stdout", stdout)
+    assert main([*SIN, "--dpi", "30", "-o", "é.png"]) == 0
+    name = os.fsdecode(b"\xff.png")  # bytes that are not UTF-8: a surrogate escape
+    assert main([*SIN, "--dpi", "30", "-o", name]) == 0
+    stdout.flush()
+    assert stdout.buffer.getvalue() == "é.png\n".encode() + b"\xff.png\n"  # type: ignore[attr-defined]
+    assert files(tmp_path) == sorted(["é.png", name])
+
+
+# -------------------------------------------------- hardening: a clean process after errors
+
+
+def process_state() -> tuple[object, ...]:
+    return (
+        sys.gettrace(),
+        sys.getprofile(),
+        torch._C._len_torch_function_stack(),
+        torch.is_grad_enabled(),
+        list(sys.path),
+    )
+
+
+def interrupt_export(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C after two frames of the real export."""
+    from graphanim.animation import Animation
+
+    original = Animation._rgb_frames
+
+    def frames(self, scene, subset=None):  # type: ignore[no-untyped-def]
+        for i, rgb in enumerate(original(self, scene, subset)):
+            if subset is None and i == 2:
+                raise KeyboardInterrupt
+            yield rgb
+
+    monkeypatch.setattr(Animation, "_rgb_frames", frames)
+
+
+def fail_savefig(monkeypatch: pytest.MonkeyPatch) -> None:
+    from matplotlib.figure import Figure
+
+    def half(self, fname, *a, **k):  # type: ignore[no-untyped-def]
+        Path(fname).write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", half)
+
+
+def fail_inside_capture(monkeypatch: pytest.MonkeyPatch) -> None:
+    import graphanim.expr as expr
+
+    real = expr._evaluate
+
+    def evaluate(plan, env):  # type: ignore[no-untyped-def]
+        if getattr(plan, "name", None) == "sin":
+            raise KeyboardInterrupt
+        return real(plan, env)
+
+    monkeypatch.setattr(expr, "_evaluate", evaluate)
+
+
+def bad_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    if writers.find_ffmpeg() is None:
+        pytest.skip("no ffmpeg found")
+    monkeypatch.setattr(writers.MP4Writer, "codec_args", ("-c:v", "no-such-encoder"))
+
+
+FAILING_RUNS = [
+    # (argv after "render", setup, exit code, start of the message)
+    (["x.__class__", "--at", "x=1", "-o", "out.gif"], None, 2, "error: unsupported syntax"),
+    (["model.py:boom", "--at", "x=1", "-o", "out.gif"], None, 1,
+     "error: model.py:boom raised ZeroDivisionError: no good"),
+    (["exits.py:f", "--at", "x=1", "-o", "out.png"], None, 1,
+     "error: importing 'exits.py' raised SystemExit: 3"),
+    ([*SIN[1:], "-o", "out.gif", "--dpi", "30"], interrupt_export, 130,
+     "error: interrupted; nothing was written"),
+    ([*SIN[1:], "-o", "out.png"], fail_inside_capture, 130,
+     "error: interrupted; nothing was written"),
+    ([*SIN[1:], "-o", "out.png"], fail_savefig, 1,
+     "error: cannot write 'out.png': OSError: [Errno 28] No space left on device"),
+    ([*SIN[1:], "-o", "out.mp4", "--dpi", "30"], bad_encoder, 1,
+     "error: cannot write 'out.mp4': FFmpegError: ffmpeg failed writing"),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "setup", "code", "start"),
+    FAILING_RUNS,
+    ids=["usage", "func-raises", "import-exits", "ctrl-c-export", "ctrl-c-capture",
+         "disk-full", "ffmpeg-fails"],
+)
+def test_after_any_error_the_process_is_clean_and_nothing_is_left(
+    argv: list[str],
+    setup: object,
+    code: int,
+    start: str,
+    model: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (tmp_path / "exits.py").write_text("import sys\nsys.exit(3)\n")
+    suffix = Path(argv[argv.index("-o") + 1]).suffix
+    (tmp_path / f"out{suffix}").write_bytes(b"previous output")
+    before_files = files(tmp_path)
+    if callable(setup):
+        setup(monkeypatch)
+    before = process_state()
+    message = fails(capsys, ["render", *argv], code=code)
+    assert message.startswith(start), message
+    assert process_state() == before
+    assert files(tmp_path) == before_files  # no temporary file, nothing half-written
+    assert (tmp_path / f"out{suffix}").read_bytes() == b"previous output"
+
+
+def test_huge_user_input_is_not_echoed_whole(capsys: pytest.CaptureFixture[str]) -> None:
+    big = "[" + ",".join(["1"] * 100_000) + "]"
+    shown = ("x=[" + "1," * 100)[:57] + "..."  # 60 characters
+    message = fails(capsys, ["render", "x", "--at", f"x={big}", f"x={big}"])
+    assert message == f"error: --at x given twice ({shown} and {shown}); give each name once"
+    message = fails(capsys, ["render", "x", "--at", "x=1", "y" * 100_000])
+    assert message == f"error: --at takes NAME=VALUE pairs, got '{'y' * 57}...'"
+    message = fails(capsys, ["render", "x", "--at", "x=1", "y" * 100_000 + "=1"])
+    assert message == (
+        "error: --at: name too long (100,000 characters; an expression has at most 2,000)"
+    )
+    message = fails(capsys, ["render", "x", "--at", "x=1", "-o", "d" * 100_000 + "/x.png"])
+    assert len(message) == len("error: ") + 4000 and message.endswith("...")

@@ -540,3 +540,73 @@ def test_shape_inference_agrees_with_torch(text: str, sx: tuple, sy: tuple) -> N
             compile_expression(text, values)
     else:
         assert predicted == actual
+
+
+# ------------------------------------------------------------------- hardening (issue 9)
+
+
+def test_extreme_numbers_are_read_exactly() -> None:
+    assert parse_value("1.7976931348623157e308") == 1.7976931348623157e308  # the largest float
+    assert parse_value("5e-324") == 5e-324  # the smallest subnormal
+    assert parse_value("1e-400") == 0.0  # below every float: rounds to zero, as in Python
+    negative_zero = parse_value("-0.0")
+    assert negative_zero == 0.0 and math.copysign(1.0, negative_zero) == -1.0  # type: ignore[arg-type]
+    assert parse_value("[-inf, 1e308]") == [-math.inf, 1e308]
+
+
+@pytest.mark.parametrize("text", ["1e309", "-1e5000", "[1, 1e400]", "[[2e308]]"])
+def test_numbers_beyond_the_float_range_are_refused(text: str) -> None:
+    token = text.strip("[]").split(", ")[-1]
+    with pytest.raises(ExprError) as info:
+        parse_value(text, "--at x")
+    assert str(info.value) == (
+        f"--at x: {token!r} is beyond the float range (about 1.8e308); write inf for infinity"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "src"),
+    [("1e400 * x", "1e400"), ("x + 1e300 * 1e300", "1e300 * 1e300"), ("x - -2e308", "2e308")],
+)
+def test_constants_beyond_the_float_range_are_refused(text: str, src: str) -> None:
+    with pytest.raises(ExprError) as info:
+        parse_expression(text, ["x"])
+    assert str(info.value) == (
+        f"number too large in {src!r} (beyond the float range, about 1.8e308)"
+    )
+
+
+def test_broadcast_exactly_at_the_element_limit() -> None:
+    row = [float(i) for i in range(1000)]
+    col = [[float(i)] for i in range(1000)]
+    c = compile_expression("x + y", {"x": row, "y": col})
+    assert c.output_shapes == ((1000, 1000),)
+    assert 1000 * 1000 == MAX_ELEMENTS
+    with pytest.raises(ExprError) as info:
+        compile_expression("x + y", {"x": row, "y": [*col, [0.0]]})
+    assert str(info.value) == (
+        "tensor too large: 'x + y' would have shape (1001, 1000), 1,001,000 elements "
+        "(limit 1,000,000)"
+    )
+
+
+def test_unicode_names_in_nfkc() -> None:
+    assert check_name("𝐱") == "x"  # mathematical bold
+    assert check_name("e\u0301") == "é"  # a combining accent composes
+    assert check_name("ﬁ") == "fi"  # a ligature
+    for name, shown in [("x\u200dy", "'x\\u200dy'"), ("x\u202e", "'x\\u202e'"),
+                        ("x\u200b", "'x\\u200b'")]:
+        with pytest.raises(ExprError) as info:
+            check_name(name)
+        assert str(info.value) == (
+            f"--at: {shown} is not a valid name (letters, digits and '_', not starting with a "
+            "digit)"
+        )
+    with pytest.raises(ExprError, match=r"^--at: 'sum' is a function of the expression language"):
+        check_name("𝐬𝐮𝐦", FUNCTIONS)
+    # the expression sees the same names: 𝐬𝐢𝐧 is sin, and a composed é is the --at é
+    assert float(run("𝐬𝐢𝐧(é)", **{"e\u0301": 0.5})) == pytest.approx(math.sin(0.5))
+    assert compile_expression("ｘ * 2", {"𝐱": 1.0}).names == ("x",)
+    with pytest.raises(ExprError) as info:
+        compile_expression("x", {"x": 1.0, "𝐱": 2.0})
+    assert str(info.value) == "the name 'x' is given twice ('𝐱' is the same name)"

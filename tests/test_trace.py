@@ -542,3 +542,13 @@ def test_saved_tensors_are_recorded_per_op():
     # mul reads both operands, sin its input, tanh its result, add nothing;
     # the custom sigmoid saved its own output with ctx.save_for_backward
     assert saved == {"mul": ["x", "y"], "sin": ["a"], "tanh": ["c"], "Sigmoid": ["s"], "add": []}
+
+
+def test_ids_win_over_variable_names_in_structural_queries():
+    def f(x):
+        n1 = x * 2  # a variable that looks like a node id
+        return n1 + 1
+
+    g = TorchGraph(f, [1.0])
+    assert g["n1"].name == "n1" and g["n1"].id != "n1"  # names first for g[...]
+    assert g.in_edges("n1") == g.in_edges(g._by_id["n1"])  # ids first for structure
