@@ -170,7 +170,8 @@ exit status:
 _RENDER_USAGE = """\
 graphanim render TARGET [--at NAME=VALUE ...] [--grad-output V ...] [-o OUT]
                         [--direction {forward,backward,both,none}] [--fps N]
-                        [--theme {light,dark}] [--layout {layered,dot}] [--dpi N] [--debug]"""
+                        [--theme {light,dark}] [--layout {layered,dot}] [--depth K]
+                        [--dpi N] [--debug]"""
 
 
 class _Extend(argparse.Action):
@@ -194,6 +195,21 @@ class _Extend(argparse.Action):
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     def __init__(self, prog: str) -> None:
         super().__init__(prog, max_help_position=28, width=100)
+
+
+def _depth(text: str) -> int | str:
+    """--depth: a nesting level (0, 1, ...) or 'full'."""
+    if text.strip().lower() == "full":
+        return "full"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number >= 0 or 'full', got {text!r}"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0 or 'full', got {text!r}")
+    return value
 
 
 def _positive_float(text: str) -> float:
@@ -292,6 +308,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("layered", "dot"),
         default="layered",
         help="node placement: built-in layered (default) or Graphviz dot (needs Graphviz)",
+    )
+    render.add_argument(
+        "--depth",
+        type=_depth,
+        default=None,
+        metavar="K",
+        help="nn.Module nesting shown open; deeper modules fold into one node each "
+        "(default: automatic for big graphs; 'full' never folds)",
     )
     render.add_argument(
         "--dpi",
@@ -485,9 +509,20 @@ def _render(args: argparse.Namespace) -> str:
     # ---- the file ---------------------------------------------------------------------------
     try:
         if direction == "none":
-            graph.save(out, with_all=True, theme=args.theme, layout=args.layout, dpi=args.dpi)
+            graph.save(
+                out,
+                with_all=True,
+                theme=args.theme,
+                layout=args.layout,
+                dpi=args.dpi,
+                depth=args.depth,
+            )
         else:
-            kwargs: dict[str, Any] = {"theme": args.theme, "layout": args.layout}
+            kwargs: dict[str, Any] = {
+                "theme": args.theme,
+                "layout": args.layout,
+                "depth": args.depth,
+            }
             if args.fps is not None:
                 kwargs["fps"] = args.fps
             if args.dpi is not None:

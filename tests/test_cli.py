@@ -94,8 +94,14 @@ def test_options_reach_the_library(monkeypatch: pytest.MonkeyPatch) -> None:
     argv = [*SIN, "-o", "o.pdf", "--theme", "dark", "--layout", "layered", "--dpi", "150"]
     assert main(argv) == 0
     assert seen == {
-        "with_all": True, "theme": "dark", "layout": "layered", "dpi": 150, "path": "o.pdf"
+        "with_all": True,
+        "theme": "dark",
+        "layout": "layered",
+        "dpi": 150,
+        "depth": None,
+        "path": "o.pdf",
     }
+    assert main([*argv, "--depth", "2"]) == 0 and seen["depth"] == 2
 
 
 def test_animation_options_and_default_direction(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -113,12 +119,13 @@ def test_animation_options_and_default_direction(monkeypatch: pytest.MonkeyPatch
     assert main([*SIN, "-o", "a.gif"]) == 0
     assert main([*SIN, "-o", "b.html", "--direction", "both", "--fps", "4", "--dpi", "80"]) == 0
     assert main([*SIN, "--direction", "forward"]) == 0  # no -o: graph.gif
+    base = {"theme": "light", "layout": "layered", "depth": None}
     assert calls == [
-        ("backward", {"theme": "light", "layout": "layered"}),
+        ("backward", base),
         ("save", "a.gif"),
-        ("both", {"theme": "light", "layout": "layered", "fps": 4.0, "dpi": 80}),
+        ("both", {**base, "fps": 4.0, "dpi": 80}),
         ("save", "b.html"),
-        ("forward", {"theme": "light", "layout": "layered"}),
+        ("forward", base),
         ("save", "graph.gif"),
     ]
 
@@ -225,8 +232,10 @@ def test_hostile_expressions(
         (["x", "--at", "x=[1,2]", "--grad-output", "[1,2,3]"], "seed must match"),
         (["x", "--at", "x=1", "--grad-output", "one"], "--grad-output: 'one' is not a number"),
         (["x @ y", "--at", "x=[1,2]", "y=[1,2,3]"], "cannot be multiplied"),
-        (["a + b", "--at", f"a={[[1]] * 1000}", f"b={[[1] * 1001]}".replace(" ", "")],
-         "tensor too large"),
+        (
+            ["a + b", "--at", f"a={[[1]] * 1000}", f"b={[[1] * 1001]}".replace(" ", "")],
+            "tensor too large",
+        ),
         (["x", "--at", "x=" + "[" * 20 + "1" + "]" * 20], "nested too deeply"),
         (["x", "--at", *[f"x{i}=1" for i in range(300)]], "too many names"),
     ],
@@ -377,8 +386,21 @@ def test_help_explains_every_output_format(capsys: pytest.CaptureFixture[str]) -
     out = capsys.readouterr().out
     suffixes = [Path(ex.split(" -o ")[1].split()[0]).suffix for ex in help_examples(out)]
     assert suffixes == [".png", ".svg", ".pdf", ".gif", ".mp4", ".webm", ".html"]
-    for word in ("--at", "--grad-output", "--direction", "--fps", "--theme", "--layout", "--dpi",
-                 "FILE.py:FUNC", "graph.png", "exit status", "where", "sigmoid", "--debug"):
+    for word in (
+        "--at",
+        "--grad-output",
+        "--direction",
+        "--fps",
+        "--theme",
+        "--layout",
+        "--dpi",
+        "FILE.py:FUNC",
+        "graph.png",
+        "exit status",
+        "where",
+        "sigmoid",
+        "--debug",
+    ):
         assert word in out
 
 
@@ -404,7 +426,13 @@ def test_every_help_example_runs(
         argv = shlex.split(example)[2:]
         assert main(["render", *argv]) == 0, example
     assert written == [
-        "sin.png", "square.svg", "e.pdf", "max.gif", "neuron.mp4", "fwd.webm", "loss.html"
+        "sin.png",
+        "square.svg",
+        "e.pdf",
+        "max.gif",
+        "neuron.mp4",
+        "fwd.webm",
+        "loss.html",
     ]
 
 
@@ -541,10 +569,16 @@ def test_file_function_values_in_parameter_order(
     ("argv", "fragment", "code"),
     [
         (["model.py:loss", "--at", "w=1"], "missing --at value for b", 2),
-        (["model.py:loss", "--at", "w=1", "b=1", "q=1"],
-         "has no parameter 'q' (its parameters: w, b, x)", 2),
-        (["model.py:nope", "--at", "w=1"],
-         "no function 'nope' in 'model.py' (functions defined there: loss, vec, many, boom,", 2),
+        (
+            ["model.py:loss", "--at", "w=1", "b=1", "q=1"],
+            "has no parameter 'q' (its parameters: w, b, x)",
+            2,
+        ),
+        (
+            ["model.py:nope", "--at", "w=1"],
+            "no function 'nope' in 'model.py' (functions defined there: loss, vec, many, boom,",
+            2,
+        ),
         (["model.py:LOG", "--at", "w=1"], "not a function: 'LOG'", 2),
         (["model.py", "--at", "w=1"], "name the function to render: model.py:FUNC", 2),
         (["model.py:a.b", "--at", "w=1"], "is not a function name", 2),
@@ -635,8 +669,10 @@ def test_subprocess_version_and_usage(tmp_path: Path) -> None:
 FUNCTION_LIST = " ".join(cli.FUNCTIONS)
 
 INJECTION = [
-    ("'{0.__class__}'.format(x)",
-     "unsupported syntax: attribute access \"'{0.__class__}'.format\""),
+    (
+        "'{0.__class__}'.format(x)",
+        "unsupported syntax: attribute access \"'{0.__class__}'.format\"",
+    ),
     ("'%s' % x", "unsupported syntax: operator '%' in \"'%s' % x\" (operators: + - * / ** @)"),
     ("x.__class__.__mro__", "unsupported syntax: attribute access 'x.__class__.__mro__'"),
     ("sin.__self__", "unsupported syntax: attribute access 'sin.__self__'"),
@@ -645,25 +681,39 @@ INJECTION = [
     ("globals()", f"unsupported syntax: call to 'globals' (functions: {FUNCTION_LIST})"),
     ("breakpoint()", f"unsupported syntax: call to 'breakpoint' (functions: {FUNCTION_LIST})"),
     ("𝐨𝐩𝐞𝐧('x')", f"unsupported syntax: call to 'open' (functions: {FUNCTION_LIST})"),
-    ("(lambda: x)()", "unsupported syntax: call of an expression 'lambda: x' (call functions by "
-     "name)"),
+    (
+        "(lambda: x)()",
+        "unsupported syntax: call of an expression 'lambda: x' (call functions by name)",
+    ),
     ("sin(x)(x)", "unsupported syntax: call of a call result 'sin(x)(x)'"),
-    ("[sin][0](x)", "unsupported syntax: call of an expression '[sin][0]' (call functions by "
-     "name)"),
+    (
+        "[sin][0](x)",
+        "unsupported syntax: call of an expression '[sin][0]' (call functions by name)",
+    ),
     ("sum(x for x in [1])", "unsupported syntax: generator expression '(x for x in [1])'"),
-    ("x if x else x", "unsupported syntax: conditional expression 'x if x else x' (use where(cond, "
-     "a, b))"),
+    (
+        "x if x else x",
+        "unsupported syntax: conditional expression 'x if x else x' (use where(cond, a, b))",
+    ),
     ("{x}", "unsupported syntax: set display '{x}'"),
     ("x[...]", "unsupported syntax: subscript 'x[...]'"),
     ("~x", "unsupported syntax: operator '~' in '~x'"),
     ("await x", "unsupported syntax: await 'await x'"),
-    ("x\u202e + x", "invalid expression at column 2: invalid non-printable character U+202E "
-     '(EXPR must be one Python expression, e.g. "sin(a*x + c)")'),
-    ("x\u200d + x", "invalid expression at column 2: invalid non-printable character U+200D "
-     '(EXPR must be one Python expression, e.g. "sin(a*x + c)")'),
+    (
+        "x\u202e + x",
+        "invalid expression at column 2: invalid non-printable character U+202E "
+        '(EXPR must be one Python expression, e.g. "sin(a*x + c)")',
+    ),
+    (
+        "x\u200d + x",
+        "invalid expression at column 2: invalid non-printable character U+200D "
+        '(EXPR must be one Python expression, e.g. "sin(a*x + c)")',
+    ),
     ("1e400 * x", "number too large in '1e400' (beyond the float range, about 1.8e308)"),
-    ("1e300 * 1e300 * x",
-     "number too large in '1e300 * 1e300' (beyond the float range, about 1.8e308)"),
+    (
+        "1e300 * 1e300 * x",
+        "number too large in '1e300 * 1e300' (beyond the float range, about 1.8e308)",
+    ),
 ]
 
 
@@ -689,14 +739,23 @@ CODE_LIKE_VALUES = [
     ("x=1j", f"--at x: '1j' {NOT_A_NUMBER}"),
     ("x=１", f"--at x: '１' {NOT_A_NUMBER}"),  # a fullwidth digit
     ("x=٣", f"--at x: '٣' {NOT_A_NUMBER}"),  # an Arabic-Indic digit
-    ("x=1e5000", "--at x: '1e5000' is beyond the float range (about 1.8e308); write inf for "
-     "infinity"),
-    ("x=[1e400]", "--at x: '1e400' is beyond the float range (about 1.8e308); write inf for "
-     "infinity"),
-    ("x\u200dy=1", "--at: 'x\\u200dy' is not a valid name (letters, digits and '_', not starting "
-     "with a digit)"),
-    ("x\u202e=1", "--at: 'x\\u202e' is not a valid name (letters, digits and '_', not starting "
-     "with a digit)"),
+    (
+        "x=1e5000",
+        "--at x: '1e5000' is beyond the float range (about 1.8e308); write inf for infinity",
+    ),
+    (
+        "x=[1e400]",
+        "--at x: '1e400' is beyond the float range (about 1.8e308); write inf for infinity",
+    ),
+    (
+        "x\u200dy=1",
+        "--at: 'x\\u200dy' is not a valid name (letters, digits and '_', not starting "
+        "with a digit)",
+    ),
+    (
+        "x\u202e=1",
+        "--at: 'x\\u202e' is not a valid name (letters, digits and '_', not starting with a digit)",
+    ),
     ("𝐬𝐢𝐧=1", "--at: 'sin' is a function of the expression language; pick another name"),
 ]
 
@@ -801,7 +860,9 @@ def test_a_list_split_by_the_shell_is_joined_in_linear_time(
     assert time.perf_counter() - start < 1.0
     assert joined.count("1") == 200_002
     assert cli._join_lists(["x=[[1,", "2],", "[3,", "4]]", "y=[5]", "z=1"]) == [
-        "x=[[1, 2], [3, 4]]", "y=[5]", "z=1"
+        "x=[[1, 2], [3, 4]]",
+        "y=[5]",
+        "z=1",
     ]
     graphs = captured_graphs(monkeypatch)
     assert main(["render", "sum(x)", "--at", *tokens]) == 0
@@ -822,20 +883,41 @@ EXTENSIONS = ".png, .svg, .pdf, .gif, .mp4, .webm, .html"
 PATH_TRICKS = [
     ("-", "-o -: writing to stdout is not supported; name a file, e.g. -o graph.png"),
     ("", "-o: empty path; name the output file, e.g. -o graph.png"),
-    (".gif", f"-o: unsupported output format '(no suffix)' for '.gif' (expected one of "
-     f"{EXTENSIONS}); '.gif' is a suffix alone: name the file, e.g. 'graph.gif'"),
-    ("/dev/null", f"-o: unsupported output format '(no suffix)' for '/dev/null' (expected one of "
-     f"{EXTENSIONS})"),
-    ("a\nb.png", "-o: the path 'a\\nb.png' contains U+000A (a control character); name the file "
-     "without control characters"),
-    ("x\x1b[2J.png", "-o: the path 'x\\x1b[2J.png' contains U+001B (a control character); name "
-     "the file without control characters"),
-    ("pic\u202egnp.png", "-o: the path 'pic\\u202egnp.png' contains U+202E (right-to-left "
-     "override); name the file without control characters"),
-    ("out.png/", "-o: output path 'out.png/' ends in '/', which names a folder; name a file, "
-     "e.g. 'out.png/graph.png'"),
-    ("frames/", "-o: output path 'frames/' ends in '/', which names a folder; name a file, "
-     "e.g. 'frames/graph.png'"),
+    (
+        ".gif",
+        f"-o: unsupported output format '(no suffix)' for '.gif' (expected one of "
+        f"{EXTENSIONS}); '.gif' is a suffix alone: name the file, e.g. 'graph.gif'",
+    ),
+    (
+        "/dev/null",
+        f"-o: unsupported output format '(no suffix)' for '/dev/null' (expected one of "
+        f"{EXTENSIONS})",
+    ),
+    (
+        "a\nb.png",
+        "-o: the path 'a\\nb.png' contains U+000A (a control character); name the file "
+        "without control characters",
+    ),
+    (
+        "x\x1b[2J.png",
+        "-o: the path 'x\\x1b[2J.png' contains U+001B (a control character); name "
+        "the file without control characters",
+    ),
+    (
+        "pic\u202egnp.png",
+        "-o: the path 'pic\\u202egnp.png' contains U+202E (right-to-left "
+        "override); name the file without control characters",
+    ),
+    (
+        "out.png/",
+        "-o: output path 'out.png/' ends in '/', which names a folder; name a file, "
+        "e.g. 'out.png/graph.png'",
+    ),
+    (
+        "frames/",
+        "-o: output path 'frames/' ends in '/', which names a folder; name a file, "
+        "e.g. 'frames/graph.png'",
+    ),
 ]
 
 
@@ -859,8 +941,11 @@ def test_folder_where_no_file_can_be_created(
     # /proc refuses new files even to root, for whom a permission check always passes
     monkeypatch.setattr(cli, "_capture_expression", lambda *a: pytest.fail("work was done"))
     message = fails(capsys, [*SIN, "-o", "/proc/graphanim-test.png"])
-    assert re.fullmatch(r"error: -o: cannot create a file in folder '/proc' \((No such file or "
-                        r"directory|Permission denied|Read-only file system)\)", message), message
+    assert re.fullmatch(
+        r"error: -o: cannot create a file in folder '/proc' \((No such file or "
+        r"directory|Permission denied|Read-only file system)\)",
+        message,
+    ), message
 
 
 def test_relative_paths_with_dotdot_are_used_as_given(
@@ -992,26 +1077,57 @@ def bad_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
 FAILING_RUNS = [
     # (argv after "render", setup, exit code, start of the message)
     (["x.__class__", "--at", "x=1", "-o", "out.gif"], None, 2, "error: unsupported syntax"),
-    (["model.py:boom", "--at", "x=1", "-o", "out.gif"], None, 1,
-     "error: model.py:boom raised ZeroDivisionError: no good"),
-    (["exits.py:f", "--at", "x=1", "-o", "out.png"], None, 1,
-     "error: importing 'exits.py' raised SystemExit: 3"),
-    ([*SIN[1:], "-o", "out.gif", "--dpi", "30"], interrupt_export, 130,
-     "error: interrupted; nothing was written"),
-    ([*SIN[1:], "-o", "out.png"], fail_inside_capture, 130,
-     "error: interrupted; nothing was written"),
-    ([*SIN[1:], "-o", "out.png"], fail_savefig, 1,
-     "error: cannot write 'out.png': OSError: [Errno 28] No space left on device"),
-    ([*SIN[1:], "-o", "out.mp4", "--dpi", "30"], bad_encoder, 1,
-     "error: cannot write 'out.mp4': FFmpegError: ffmpeg failed writing"),
+    (
+        ["model.py:boom", "--at", "x=1", "-o", "out.gif"],
+        None,
+        1,
+        "error: model.py:boom raised ZeroDivisionError: no good",
+    ),
+    (
+        ["exits.py:f", "--at", "x=1", "-o", "out.png"],
+        None,
+        1,
+        "error: importing 'exits.py' raised SystemExit: 3",
+    ),
+    (
+        [*SIN[1:], "-o", "out.gif", "--dpi", "30"],
+        interrupt_export,
+        130,
+        "error: interrupted; nothing was written",
+    ),
+    (
+        [*SIN[1:], "-o", "out.png"],
+        fail_inside_capture,
+        130,
+        "error: interrupted; nothing was written",
+    ),
+    (
+        [*SIN[1:], "-o", "out.png"],
+        fail_savefig,
+        1,
+        "error: cannot write 'out.png': OSError: [Errno 28] No space left on device",
+    ),
+    (
+        [*SIN[1:], "-o", "out.mp4", "--dpi", "30"],
+        bad_encoder,
+        1,
+        "error: cannot write 'out.mp4': FFmpegError: ffmpeg failed writing",
+    ),
 ]
 
 
 @pytest.mark.parametrize(
     ("argv", "setup", "code", "start"),
     FAILING_RUNS,
-    ids=["usage", "func-raises", "import-exits", "ctrl-c-export", "ctrl-c-capture",
-         "disk-full", "ffmpeg-fails"],
+    ids=[
+        "usage",
+        "func-raises",
+        "import-exits",
+        "ctrl-c-export",
+        "ctrl-c-capture",
+        "disk-full",
+        "ffmpeg-fails",
+    ],
 )
 def test_after_any_error_the_process_is_clean_and_nothing_is_left(
     argv: list[str],
@@ -1050,3 +1166,39 @@ def test_huge_user_input_is_not_echoed_whole(capsys: pytest.CaptureFixture[str])
     )
     message = fails(capsys, ["render", "x", "--at", "x=1", "-o", "d" * 100_000 + "/x.png"])
     assert len(message) == len("error: ") + 4000 and message.endswith("...")
+
+
+def test_depth_folds_modules(tmp_path):
+    import torch
+
+    from graphanim import TorchGraph
+    from graphanim.cli import load_function, main
+
+    script = tmp_path / "net.py"
+    script.write_text(
+        "import torch\n"
+        "torch.manual_seed(0)\n"
+        "net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(),"
+        " torch.nn.Linear(4, 1)).double()\n"
+        "def loss(x):\n"
+        "    return net(x).pow(2).sum()\n"
+    )
+    out0 = tmp_path / "d0.png"
+    outfull = tmp_path / "full.png"
+    assert (
+        main(["render", f"{script}:loss", "--at", "x=[1,2,3]", "--depth", "0", "-o", str(out0)])
+        == 0
+    )
+    assert (
+        main(
+            ["render", f"{script}:loss", "--at", "x=[1,2,3]", "--depth", "full", "-o", str(outfull)]
+        )
+        == 0
+    )
+    assert out0.stat().st_size < outfull.stat().st_size  # one folded node instead of three layers
+    assert (
+        main(["render", f"{script}:loss", "--at", "x=[1,2,3]", "--depth", "-1", "-o", str(out0)])
+        == 2
+    )
+    g = TorchGraph(load_function(str(script), "loss"), [[1.0, 2.0, 3.0]])
+    assert "net.0" in g.modules and torch.isfinite(g.grad("x")).all()
