@@ -14,30 +14,16 @@ import pytest
 import torch
 from PIL import Image
 
-from graphanim import TorchGraph, trackable_function, writers
+from graphanim import TorchGraph, writers
 from graphanim.animation import Animation
 from graphanim.render import LegibilityWarning
 from graphanim.writers import FFmpegNotFoundError
 
+from ._functions import Sigmoid
+
 needs_ffmpeg = pytest.mark.skipif(writers.find_ffmpeg() is None, reason="no ffmpeg found")
 
 DPI = 40  # small frames keep the tests fast
-
-
-@trackable_function
-class Sigmoid(torch.autograd.Function):
-    name = r"$\sigma$"
-
-    @staticmethod
-    def forward(ctx, x):
-        y = 1 / (1 + torch.exp(-x))
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        (y,) = ctx.saved_tensors
-        return g * y * (1 - y)
 
 
 def lecture_product(a, b):

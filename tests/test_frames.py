@@ -11,6 +11,8 @@ from graphanim import TorchGraph, trackable_function
 from graphanim.frames import DIRECTIONS, Frame, build_frames
 from graphanim.graph import Edge, Graph, Node, format_tensor
 
+from ._functions import DoubledSigmoid
+
 
 def lecture_product(a, b):
     c = a + b
@@ -259,23 +261,6 @@ def test_negative_numbers_are_parenthesised_in_products() -> None:
 
 
 def test_custom_function_caption_uses_its_own_backward() -> None:
-    @trackable_function
-    class DoubledSigmoid(torch.autograd.Function):
-        """A sigmoid whose backward deliberately returns twice the true derivative."""
-
-        name = r"$\sigma$"
-
-        @staticmethod
-        def forward(ctx, x):
-            y = torch.sigmoid(x)
-            ctx.save_for_backward(y)
-            return y
-
-        @staticmethod
-        def backward(ctx, g):
-            (y,) = ctx.saved_tensors
-            return 2 * g * y * (1 - y)
-
     graph = TorchGraph(lambda x: DoubledSigmoid.apply(x), [0.0])
     caption = steps(build_frames(graph, "backward"), "backward")[0].caption
     # Recorded: 2 × 0.25 = 0.5, not the textbook 0.25.

@@ -21,6 +21,8 @@ from graphanim import render
 from graphanim.frames import Frame
 from graphanim.graph import Edge, Graph, Node, format_tensor, plain_text
 
+from ._functions import DoubledSigmoid
+
 BASELINE = Path(__file__).parent / "baseline"
 UPDATE = os.environ.get("GRAPHANIM_UPDATE_BASELINES") == "1"
 
@@ -749,24 +751,9 @@ def test_local_derivatives_give_way_on_a_small_figure():
 
 
 def _wrong_neuron():
-    from graphanim import TorchGraph, trackable_function
+    from graphanim import TorchGraph
 
-    @trackable_function
-    class WrongSigmoid(torch.autograd.Function):
-        """A sigmoid whose backward returns twice the true derivative."""
-
-        name = r"$\sigma$"
-
-        @staticmethod
-        def forward(ctx, x):
-            y = torch.sigmoid(x)
-            ctx.save_for_backward(y)
-            return y
-
-        @staticmethod
-        def backward(ctx, g):
-            (y,) = ctx.saved_tensors
-            return 2 * g * y * (1 - y)
+    WrongSigmoid = DoubledSigmoid
 
     def neuron(x, w, b):
         z = w * x + b

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 import graphanim.functions as gfun
 from graphanim import TorchGraph, trackable_function
 
+from ._functions import Sigmoid
 from ._programs import programs
 
 # ---------------------------------------------------------------------------- lecture graphs
@@ -299,22 +300,6 @@ def test_pytorch_inplace_error_propagates_with_its_message():
 
 
 # ---------------------------------------------------------------------------- custom Functions
-
-
-@trackable_function
-class Sigmoid(torch.autograd.Function):
-    name = r"$\sigma$"
-
-    @staticmethod
-    def forward(ctx, x):
-        y = 1 / (1 + torch.exp(-x))
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, grad):
-        (y,) = ctx.saved_tensors
-        return grad * y * (1 - y)
 
 
 class Triple(torch.autograd.Function):
