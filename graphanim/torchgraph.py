@@ -151,9 +151,11 @@ class TorchGraph(Graph):
         return str(save(graph, path, dpi=dpi, **plot_kwargs))
 
     def _repr_png_(self) -> bytes:
+        # a notebook shows the graph as plot() would: big networks folded to a depth that fits
+        from .modules import at_depth
         from .render import to_png_bytes
 
-        return to_png_bytes(self)
+        return to_png_bytes(at_depth(self, None))
 
     # -- the chain rule, explained and checked ------------------------------------------------
     def explain(self, key: str | Any, *, max_paths: int = 12) -> Any:

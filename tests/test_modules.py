@@ -65,8 +65,11 @@ class ResNetLike(nn.Module):
         for i in range(4):
             cout = width * 2**i
             stride = 1 if i == 0 else 2
-            setattr(self, f"layer{i + 1}", nn.Sequential(BasicBlock(cin, cout, stride),
-                                                         BasicBlock(cout, cout)))
+            setattr(
+                self,
+                f"layer{i + 1}",
+                nn.Sequential(BasicBlock(cin, cout, stride), BasicBlock(cout, cout)),
+            )
             cin = cout
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(cin, classes)
@@ -194,8 +197,10 @@ def reference(n: Net) -> dict[str, Any]:
 
 
 def close(a: Any, b: Any) -> bool:
-    return a is not None and b is not None and torch.allclose(
-        a.double(), b.detach().double(), rtol=1e-4, atol=1e-6
+    return (
+        a is not None
+        and b is not None
+        and torch.allclose(a.double(), b.detach().double(), rtol=1e-4, atol=1e-6)
     )
 
 
@@ -208,9 +213,7 @@ def test_module_paths_recorded(net: tuple[Net, TorchGraph, dict[str, Any]]) -> N
     if n.name == "encoder":
         # dropout with p=0 returns its input, so no op runs inside the Dropout modules; and
         # MultiheadAttention reads out_proj's weight without calling the module
-        expected = {
-            p: c for p, c in expected.items() if "dropout" not in p and "out_proj" not in p
-        }
+        expected = {p: c for p, c in expected.items() if "dropout" not in p and "out_proj" not in p}
     assert g.modules == expected
     on_ops = {op.attrs.get("module") for op in g.ops}
     assert None in on_ops  # the loss is computed outside the network
@@ -365,8 +368,9 @@ def test_resnet_depths() -> None:
     assert sizes == {0: 2, 1: 11, 2: 15, 3: 66, 4: 69}
     assert [op.label for op in collapse(g, 0).ops] == ["resnet · ResNetLike", "cross_entropy"]
     blocks = [op for op in collapse(g, 2).ops if op.attrs.get("collapsed")]
-    assert [op.name for op in blocks] == [f"resnet.layer{i}.{j}" for i in (1, 2, 3, 4)
-                                          for j in (0, 1)]
+    assert [op.name for op in blocks] == [
+        f"resnet.layer{i}.{j}" for i in (1, 2, 3, 4) for j in (0, 1)
+    ]
     assert [op.attrs["ops"] for op in blocks] == [7, 7, 9, 7, 9, 7, 9, 7]
     # the block's ReLU module runs twice with work in between: two nodes, no cycle
     relus = [op for op in collapse(g, 3).ops if op.name == "resnet.layer1.0.relu"]
@@ -401,8 +405,15 @@ def _hand_graph() -> Graph:
     # x -> [m.0: mul] -> u -> [m.1: sin] -> v -> [top: neg] -> y, with parameter w in m.0
     nodes = [
         Node("n0", "x", "x", "input", torch.tensor(2.0), torch.tensor(-3.0)),
-        Node("n1", "m.0.w", "m.0.w", "input", torch.tensor(3.0), torch.tensor(-2.0),
-             attrs={"parameter": True}),
+        Node(
+            "n1",
+            "m.0.w",
+            "m.0.w",
+            "input",
+            torch.tensor(3.0),
+            torch.tensor(-2.0),
+            attrs={"parameter": True},
+        ),
         Node("n2", "mul", "×", "op", op="mul", attrs={"module": "m.0"}),
         Node("n3", "u", "u", "value", torch.tensor(6.0), torch.tensor(-1.0)),
         Node("n4", "sin", "sin", "op", op="sin", attrs={"module": "m.1"}),
@@ -419,8 +430,14 @@ def _hand_graph() -> Graph:
         Edge("n5", "n6", torch.tensor(-1.0), 0),
         Edge("n6", "n7", torch.tensor(1.0), 0),
     ]
-    g = Graph(nodes, edges, inputs=["n0"], outputs=["n7"], backward_order=["n6", "n4", "n2"],
-              parameters=["n1"])
+    g = Graph(
+        nodes,
+        edges,
+        inputs=["n0"],
+        outputs=["n7"],
+        backward_order=["n6", "n4", "n2"],
+        parameters=["n1"],
+    )
     g.modules = {"m": "Sequential", "m.0": "Scale", "m.1": "Sine"}
     return g
 
@@ -432,12 +449,19 @@ def test_collapse_hand_built_graph() -> None:
     node = c.node("n2")
     assert node.label == "m · Sequential" and node.op == "Sequential"
     assert node.attrs == {
-        "module": "m", "collapsed": True, "class": "Sequential", "ops": 2,
-        "members": ["n2", "n4"], "parameters": ["m.0.w"],
-        "parameter_grads": {"m.0.w": g.grad("m.0.w")}, "folded": ["n1"],
+        "module": "m",
+        "collapsed": True,
+        "class": "Sequential",
+        "ops": 2,
+        "members": ["n2", "n4"],
+        "parameters": ["m.0.w"],
+        "parameter_grads": {"m.0.w": g.grad("m.0.w")},
+        "folded": ["n1"],
     }
     assert [(e.src, e.dst, float(e.grad), e.index) for e in c.edges] == [
-        ("n0", "n2", -3.0, 0), ("n2", "n5", -1.0, 0), ("n5", "n6", -1.0, 0),
+        ("n0", "n2", -3.0, 0),
+        ("n2", "n5", -1.0, 0),
+        ("n5", "n6", -1.0, 0),
         ("n6", "n7", 1.0, 0),
     ]
     assert [n.id for n in c.backward_order] == ["n6", "n2"]
@@ -520,3 +544,26 @@ def test_plot_and_animate_end_to_end(
     anim.save(gif)
     with Image.open(gif) as im:
         assert im.n_frames >= 3
+
+
+def test_notebook_repr_folds_big_networks_like_plot():
+    import io
+
+    from PIL import Image
+
+    from graphanim import TorchGraph
+    from graphanim.modules import at_depth
+
+    torch.manual_seed(0)
+    layers = []
+    for _ in range(25):  # 50 ops: more than a picture shows unfolded
+        layers += [torch.nn.Linear(3, 3), torch.nn.Tanh()]
+    net = torch.nn.Sequential(*layers).double()
+    g = TorchGraph(lambda x: net(x).sum(), [[1.0, 2.0, 3.0]])
+    folded = at_depth(g, None)
+    assert folded is not g and len(folded.ops) < len(g.ops)
+    with Image.open(io.BytesIO(g._repr_png_())) as im:
+        assert im.format == "PNG"
+    from graphanim.render import to_png_bytes
+
+    assert g._repr_png_() == to_png_bytes(folded)
