@@ -7,11 +7,11 @@ import itertools
 import pytest
 import torch
 
-from graphanim import TorchGraph, trackable_function
+from graphanim import TorchGraph
 from graphanim.frames import DIRECTIONS, Frame, build_frames
 from graphanim.graph import Edge, Graph, Node, format_tensor
 
-from ._functions import DoubledSigmoid
+from ._functions import DoubledSigmoid, Sigmoid
 
 
 def lecture_product(a, b):
@@ -390,23 +390,8 @@ def test_saved_tensors_follow_the_capture() -> None:
 
 
 def test_custom_function_names_what_it_saved() -> None:
-    @trackable_function
-    class Squash(torch.autograd.Function):
-        name = r"$\sigma$"
-
-        @staticmethod
-        def forward(ctx, x):
-            y = torch.sigmoid(x)
-            ctx.save_for_backward(y)
-            return y
-
-        @staticmethod
-        def backward(ctx, g):
-            (y,) = ctx.saved_tensors
-            return g * y * (1 - y)
-
     def neuron(x):
-        s = Squash.apply(x)
+        s = Sigmoid.apply(x)
         return s
 
     g = TorchGraph(neuron, [0.0])
