@@ -191,6 +191,7 @@ class _Call:
     seq: int = 0
     internal: list[Any] = field(default_factory=list)  # autograd nodes this op created
     saved: list[Key] = field(default_factory=list)  # values its backward reads (saved tensors)
+    tensors: list[torch.Tensor] = field(default_factory=list)  # the outputs, until backward ran
 
 
 class _Recorder:
@@ -340,6 +341,7 @@ class _Recorder:
         attrs: dict[str, Any],
     ) -> None:
         out_keys = []
+        kept = []
         snapshots = self.snapshots
         for t in outs:
             k = (t.grad_fn, t.output_nr)
@@ -347,10 +349,13 @@ class _Recorder:
                 continue  # the op returned an input unchanged (x.contiguous(), x.float())
             snapshots[k] = self.snap(t, k)
             out_keys.append(k)
+            kept.append(t)
         if not out_keys:
             return
         module = self.module_stack[-1] if self.module_stack else None
-        self.calls.append(_Call(op, label, operands, out_keys, attrs, module))
+        call = _Call(op, label, operands, out_keys, attrs, module)
+        call.tensors = kept
+        self.calls.append(call)
 
     # @trackable_function's apply calls this -----------------------------------------------
     def record_function(
@@ -643,11 +648,17 @@ class _AccumulateTypes(dict):  # type: ignore[type-arg]
 _ACCUMULATE = _AccumulateTypes()
 
 
-def _walk(roots: list[Any]) -> tuple[list[Any], list[torch.Tensor]]:
-    """Every autograd node reachable from ``roots`` (each once, iteratively), and the leaves."""
+def _walk(roots: list[Any]) -> tuple[list[Any], list[Any], dict[Any, int]]:
+    """Every autograd node reachable from ``roots`` (each once, iteratively), the AccumulateGrad
+    nodes of the leaves, and how many edges lead to each ``(node, output_nr)`` slot.
+
+    The caller keeps the returned nodes alive while it uses the slots as keys: a node's Python
+    object is only reused while someone holds it.
+    """
     seen: set[Any] = set()
     order: list[Any] = []
-    leaves: list[torch.Tensor] = []
+    accs: list[Any] = []
+    uses: dict[Any, int] = {}
     stack = [r for r in reversed(roots) if r is not None]
     while stack:
         node = stack.pop()
@@ -655,13 +666,17 @@ def _walk(roots: list[Any]) -> tuple[list[Any], list[torch.Tensor]]:
             continue
         seen.add(node)
         if type(node) in _ACCUMULATE:  # AccumulateGrad: a leaf that requires grad
-            leaves.append(node.variable)
+            accs.append(node)
             continue
         order.append(node)
-        for nxt, _ in reversed(node.next_functions):
+        nexts = node.next_functions
+        for e in nexts:
+            if e[0] is not None:
+                uses[e] = uses.get(e, 0) + 1
+        for nxt, _ in reversed(nexts):
             if nxt is not None and nxt not in seen:
                 stack.append(nxt)
-    return order, leaves
+    return order, accs, uses
 
 
 def _node_op_name(node: Any) -> tuple[str, str, dict[str, Any]]:
@@ -776,7 +791,7 @@ def _trace(
             )
 
     # ---- structure from autograd: which nodes each call created --------------------------
-    reach, leaves = _walk([t.grad_fn for t in outs])
+    reach, accs, uses = _walk([t.grad_fn for t in outs])
     reach_set = set(reach)
     owner: dict[Any, _Call] = {}
     for call in rec.calls:
@@ -839,47 +854,14 @@ def _trace(
     calls.sort(key=lambda c: c.seq)
 
     # ---- backward ------------------------------------------------------------------------
-    fired: dict[Any, tuple[Any, Any]] = {}
-    fire_order: list[Any] = []
-    leaf_grads: dict[int, torch.Tensor | None] = {}
     seeds: list[torch.Tensor | None] = [None] * len(outs)
+    grads = _Grads()
     if backward:
         seeds = _seeds(grad_outputs, outs)
         _read_saved(calls)  # before backward frees them
-        handles = []
-
-        def hook_for(node: Any) -> Callable[..., None]:
-            def hook(grad_inputs: Any, grad_outputs: Any) -> None:
-                if node not in fired:
-                    fire_order.append(node)
-                fired[node] = (grad_inputs, grad_outputs)
-
-            return hook
-
-        try:
-            for node in reach:
-                handles.append(node.register_hook(hook_for(node)))
-            pairs = [(t, s) for t, s in zip(outs, seeds) if s is not None and t.requires_grad]
-            if pairs:
-                inputs = leaves or [t for t, _ in pairs if t.grad_fn is None]
-                uniq: list[torch.Tensor] = []
-                ids: set[int] = set()
-                for t in inputs:
-                    if id(t) not in ids:
-                        ids.add(id(t))
-                        uniq.append(t)
-                if uniq:
-                    grads = torch.autograd.grad(
-                        [t for t, _ in pairs],
-                        uniq,
-                        grad_outputs=[s for _, s in pairs],
-                        allow_unused=True,
-                    )
-                    for t, g in zip(uniq, grads):
-                        leaf_grads[id(t)] = g
-        finally:
-            for h in handles:
-                h.remove()
+        pairs = [(t, s) for t, s in zip(outs, seeds) if s is not None and t.requires_grad]
+        if pairs:
+            grads = _backward(pairs, reach, accs, uses, calls)
 
     graph = _build(
         func,
@@ -890,14 +872,183 @@ def _trace(
         out_names,
         out_keys,
         local_names,
-        fired,
-        fire_order,
-        leaf_grads,
+        grads,
         backward,
     )
     graph.seeds = list(seeds)
     pack_scalars(graph)
     return graph
+
+
+def _edge_inputs_supported() -> bool:
+    """Does ``torch.autograd.grad`` take ``GradientEdge`` inputs (torch >= 2.2)?"""
+    edge_type = getattr(torch.autograd.graph, "GradientEdge", None)
+    if edge_type is None:
+        return False
+    try:
+        x = torch.ones((), requires_grad=True)
+        y = x * 2
+        (g,) = torch.autograd.grad(y * 3, [edge_type(y.grad_fn, 0)])
+    except (TypeError, RuntimeError):
+        return False
+    return float(g) == 3.0
+
+
+#: Read per-edge gradients and the backward order from hooks on every autograd node (the slow
+#: path, and the only one before torch 2.2), instead of one capture of every value's gradient.
+HOOK_EVERY_NODE = not _edge_inputs_supported()
+
+
+@dataclass
+class _Grads:
+    """What the backward pass gave."""
+
+    value: dict[Key, Any] = field(default_factory=dict)  # (node, nr) slot -> its summed gradient
+    leaf: dict[int, Any] = field(default_factory=dict)  # id(leaf tensor) -> its gradient
+    slot: dict[Any, Any] = field(default_factory=dict)  # (node, nr) edge target -> gradient
+    fired: dict[Any, tuple[Any, Any]] = field(default_factory=dict)  # hooked node -> (in, out)
+    order: list[Any] = field(default_factory=list)  # autograd nodes in the order they ran
+
+
+def _backward(
+    pairs: list[tuple[torch.Tensor, torch.Tensor]],
+    reach: list[Any],
+    accs: list[Any],
+    uses: dict[Any, int],
+    calls: list[_Call],
+) -> _Grads:
+    """One backward pass from the seeded outputs: every value's gradient, and every edge's.
+
+    One ``torch.autograd.grad`` call captures the gradient of every recorded value (a tensor, or
+    a ``GradientEdge`` where the tensor no longer stands for it) and of every leaf. A value read
+    by exactly one autograd edge gets all its gradient from that edge, so edge gradients need no
+    more. Only ops whose autograd nodes send gradient into a value that is read more than once
+    (``x * x``, a value used by two ops) get hooks on their nodes, to split the sum per edge. The
+    order the engine ran the nodes in follows from the graph (see :func:`_engine_order`).
+    """
+    out = _Grads()
+    leaves: list[torch.Tensor] = []
+    ids: set[int] = set()
+    for acc in accs:
+        t = acc.variable
+        if id(t) not in ids:
+            ids.add(id(t))
+            leaves.append(t)
+    if not leaves:
+        leaves = [t for t, _ in pairs if t.grad_fn is None]
+    if HOOK_EVERY_NODE:
+        hooked: list[Any] = list(reach)
+        slots: list[Key] = []
+        inputs: list[Any] = []
+    else:
+        hooked = []
+        seeded: dict[Any, int] = {}  # an output's seed is one more gradient into its slot
+        for t, _ in pairs:
+            if t.grad_fn is not None:
+                e = (t.grad_fn, t.output_nr)
+                seeded[e] = seeded.get(e, 0) + 1
+        for call in calls:
+            internal = call.internal
+            single = len(internal) == 1
+            if any(
+                uses.get(e, 0) + seeded.get(e, 0) > 1
+                for node in internal
+                for e in node.next_functions
+                if e[0] is not None and (single or e[0] not in internal)
+            ):
+                hooked.extend(internal)
+        slots = []
+        inputs = []
+        edge_type = torch.autograd.graph.GradientEdge
+        for call in calls:
+            tensors = call.tensors
+            for i, k in enumerate(call.outputs):
+                slots.append(k)
+                t = tensors[i] if i < len(tensors) else None
+                # an in-place op gave the tensor a new grad_fn: ask for the slot it had
+                inputs.append(t if t is not None and t.grad_fn is k[0] else edge_type(*k))
+    fired = out.fired
+    order = out.order
+
+    def hook_for(node: Any) -> Callable[..., None]:
+        def hook(grad_inputs: Any, grad_outputs: Any) -> None:
+            if node not in fired:
+                order.append(node)
+            fired[node] = (grad_inputs, grad_outputs)
+
+        return hook
+
+    handles = []
+    try:
+        for node in hooked:
+            handles.append(node.register_hook(hook_for(node)))
+        if leaves or inputs:
+            got = torch.autograd.grad(
+                [t for t, _ in pairs],
+                leaves + inputs,
+                grad_outputs=[s for _, s in pairs],
+                allow_unused=True,
+            )
+        else:
+            got = ()
+    finally:
+        for h in handles:
+            h.remove()
+    n = len(leaves)
+    for t, g in zip(leaves, got[:n]):
+        out.leaf[id(t)] = _plain(g)
+    if HOOK_EVERY_NODE:
+        for node, (_, grad_outputs) in fired.items():
+            for nr, g in enumerate(grad_outputs):
+                out.value[(node, nr)] = _plain(g)
+        return out
+    for k, g in zip(slots, got[n:]):
+        out.value[k] = _plain(g)
+    slot = out.slot
+    slot.update(out.value)
+    for acc in accs:
+        slot[(acc, 0)] = out.leaf.get(id(acc.variable))
+    for call in calls:
+        call.tensors = []
+    order.clear()
+    order.extend(_engine_order([t.grad_fn for t, _ in pairs], reach, uses))
+    return out
+
+
+def _engine_order(roots: list[Any], reach: list[Any], uses: dict[Any, int]) -> list[Any]:
+    """The order PyTorch's engine runs ``reach``'s nodes in a backward pass from ``roots``.
+
+    The engine runs a node once every edge into it has delivered its gradient, and of the ready
+    nodes always the one created last (highest sequence number; see ``CompareNodeTaskTime`` in
+    torch/csrc/autograd/engine.cpp). On one device this order is exact; tests compare it with
+    hooks. A node with no edge out is not run (it sends no gradient anywhere).
+    """
+    import heapq
+
+    pending: dict[Any, int] = {}
+    for (node, _), n in uses.items():
+        pending[node] = pending.get(node, 0) + n
+    ready: list[tuple[int, int, Any]] = []
+    rank = {node: i for i, node in enumerate(reach)}
+    for r in dict.fromkeys(roots):
+        if r is not None and r in rank and not pending.get(r):
+            ready.append((-r._sequence_nr(), rank[r], r))
+    heapq.heapify(ready)
+    order: list[Any] = []
+    while ready:
+        _, _, node = heapq.heappop(ready)
+        runs = False
+        for nxt, _ in node.next_functions:
+            if nxt is None:
+                continue
+            runs = True
+            left = pending[nxt] - 1
+            pending[nxt] = left
+            if left == 0 and nxt in rank:
+                heapq.heappush(ready, (-nxt._sequence_nr(), rank[nxt], nxt))
+        if runs:
+            order.append(node)
+    return order
 
 
 _SAVED_ATTRS: dict[type, tuple[str, ...]] = {}
@@ -967,9 +1118,7 @@ def _build(
     out_names: list[str | None],
     out_keys: list[Key],
     local_names: dict[str, torch.Tensor],
-    fired: dict[Any, tuple[Any, Any]],
-    fire_order: list[Any],
-    leaf_grads: dict[int, torch.Tensor | None],
+    grads: _Grads,
     backward: bool,
 ) -> Graph:
     nodes: list[Node] = []
@@ -1035,13 +1184,10 @@ def _build(
             return None
         if k[0] == "leaf":
             leaf_t = rec.keep.get(k[1])
-            return _plain(leaf_grads.get(id(leaf_t))) if leaf_t is not None else None
+            return grads.leaf.get(id(leaf_t)) if leaf_t is not None else None
         if k[0] == "const":
             return None
-        f = fired.get(k[0])
-        if f is None or k[1] >= len(f[1]):
-            return None
-        return _plain(f[1][k[1]])
+        return grads.value.get(k)
 
     def value_node(k: Key, kind: str, default: str) -> Node:
         node = by_key.get(k)
@@ -1138,7 +1284,7 @@ def _build(
         )
         nodes.append(op_node)
         op_of_call[id(call)] = op_node
-        in_grads = _operand_grads(call, fired) if backward else {}
+        in_grads = _operand_grads(call, grads) if backward else {}
         op_id = op_node.id
         for i, src in enumerate(operand_nodes):
             edges.append(Edge(src.id, op_id, in_grads.get(i), i))
@@ -1164,7 +1310,7 @@ def _build(
             for node in call.internal:
                 order_call[node] = call
         seen_calls: set[int] = set()
-        for node in fire_order:
+        for node in grads.order:
             ran = order_call.get(node)
             if ran is not None and id(ran) not in seen_calls:
                 seen_calls.add(id(ran))
@@ -1188,27 +1334,35 @@ def _build(
     return graph
 
 
-def _operand_grads(call: _Call, fired: dict[Any, tuple[Any, Any]]) -> dict[int, Any]:
+def _operand_grads(call: _Call, grads: _Grads) -> dict[int, Any]:
     """Gradient flowing into each tensor operand position of ``call``.
 
     The autograd nodes the op created (``call.internal``) hand gradients to nodes outside it; each
     such crossing is matched to the next unmatched operand position holding that value. A value
     used in several positions (``x * x``) gets one crossing per position, in order; crossings
     beyond the positions (the op's internals read the value more often) add to the first one.
+    A node without hooks (see :func:`_backward`) sends each edge the whole gradient of the value
+    it leads to.
     """
     internal = call.internal
     single = len(internal) == 1
     operands = call.operands
+    fired = grads.fired
+    slot = grads.slot
     out: dict[int, Any] = {}
     for node in internal:
         f = fired.get(node)
-        grads_in = f[0] if f is not None else ()
-        n_in = len(grads_in)
-        for i, (nxt, nr) in enumerate(node.next_functions):
+        grads_in = f[0] if f is not None else None
+        n_in = len(grads_in) if grads_in is not None else 0
+        for i, e in enumerate(node.next_functions):
+            nxt = e[0]
             if nxt is None or (not single and nxt in internal):
                 continue
-            key: Key = ("leaf", id(nxt.variable)) if type(nxt) in _ACCUMULATE else (nxt, nr)
-            g = grads_in[i] if i < n_in else None
+            key: Key = ("leaf", id(nxt.variable)) if type(nxt) in _ACCUMULATE else e
+            if grads_in is None:
+                g = slot.get(e)
+            else:
+                g = grads_in[i] if i < n_in else None
             first = -1
             for pos, (kind, k) in enumerate(operands):
                 if kind == "t" and k == key:
