@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import networkx as nx
 
-__all__ = ["NODE_KINDS", "Edge", "Graph", "Node", "plain_text"]
+__all__ = ["NODE_KINDS", "Edge", "Graph", "Node", "Packer", "plain_text"]
 
 #: The kinds a node can have, in the order they are documented.
 NODE_KINDS = ("input", "constant", "op", "value", "output")
@@ -34,26 +34,56 @@ def plain_text(text: str) -> str:
     return text.replace("$", r"\$")
 
 
-class _Packed:
-    """A value kept in a shared packed tensor: ``store[index]`` (a 0-dim view) on access.
+class Packer:
+    """Packs 0-dim CPU tensors (scalar values and gradients) into one shared tensor per dtype.
 
     Graphs of thousands of scalar ops would otherwise hold one small tensor object (about half a
-    kilobyte each) per value and per gradient; packing them keeps a graph near the memory of the
-    autograd graph it was captured from.
+    kilobyte each) per value and per gradient. A packed value is kept as an int code in the
+    node's (or edge's) ``_value``/``_grad`` slot: column ``code & 15`` of ``store``, position
+    ``code >> 4``; reading it gives a 0-dim view. ``add`` hands out codes at once; ``finish``
+    fills ``store`` (one ``torch.stack`` per dtype). The same tensor object gets the same code.
     """
 
-    __slots__ = ("index", "store")
+    __slots__ = ("codes", "columns", "groups", "store")
 
-    def __init__(self, store: Any, index: int) -> None:
-        self.store = store
-        self.index = index
+    def __init__(self) -> None:
+        self.store: list[Any] = []  # shared by every packed holder; filled by finish()
+        self.columns: dict[Any, int] = {}  # dtype -> column
+        self.groups: list[list[Any]] = []  # column -> tensors in position order
+        self.codes: dict[int, tuple[int, Any]] = {}  # id(tensor) -> (code, tensor)
 
-    def get(self) -> Any:
-        return self.store[self.index]
+    def add(self, t: Any) -> Any:
+        """The code for ``t`` if it can be packed (a 0-dim CPU tensor), else ``t`` itself."""
+        if t is None:
+            return None
+        hit = self.codes.get(id(t))
+        if hit is not None:
+            return hit[0]
+        if not t.is_cpu or t.dim() != 0:
+            return t
+        col = self.columns.get(t.dtype)
+        if col is None:
+            if len(self.columns) == 16:
+                return t
+            col = self.columns[t.dtype] = len(self.groups)
+            self.groups.append([])
+        group = self.groups[col]
+        code = len(group) << 4 | col
+        group.append(t)
+        self.codes[id(t)] = (code, t)  # holding t keeps its id unique until finish()
+        return code
+
+    def finish(self) -> None:
+        import torch
+
+        self.store[:] = [torch.stack(group) for group in self.groups]
+        self.groups = []
+        self.codes = {}
 
 
-def _unpack(v: Any) -> Any:
-    return v.get() if type(v) is _Packed else v
+def _unpack(v: Any, store: Any) -> Any:
+    # an int is a code only in a holder the Packer filled (store set); users may set plain ints
+    return store[v & 15][v >> 4] if type(v) is int and store is not None else v
 
 
 class Node:
@@ -87,7 +117,19 @@ class Node:
         for module parameters, ``"saved"``: ids of the values an op's backward reads).
     """
 
-    __slots__ = ("_grad", "_value", "attrs", "dtype", "id", "kind", "label", "name", "op", "shape")
+    __slots__ = (
+        "_grad",
+        "_store",
+        "_value",
+        "attrs",
+        "dtype",
+        "id",
+        "kind",
+        "label",
+        "name",
+        "op",
+        "shape",
+    )
 
     def __init__(
         self,
@@ -112,21 +154,26 @@ class Node:
         self.op = op
         self.dtype = dtype
         self.attrs: dict[str, Any] = {} if attrs is None else attrs
+        self._store: Any = None  # a Packer's store when _value or _grad holds a code
 
     @property
     def value(self) -> Any:
-        return _unpack(self._value)
+        return _unpack(self._value, self._store)
 
     @value.setter
     def value(self, v: Any) -> None:
+        if self._store is not None:  # leave the packed world: keep the gradient's number
+            self._grad, self._store = self.grad, None
         self._value = v
 
     @property
     def grad(self) -> Any:
-        return _unpack(self._grad)
+        return _unpack(self._grad, self._store)
 
     @grad.setter
     def grad(self, g: Any) -> None:
+        if self._store is not None:
+            self._value, self._store = self.value, None
         self._grad = g
 
     @property
@@ -147,62 +194,26 @@ class Edge:
     the output position for multi-output ops).
     """
 
-    __slots__ = ("_grad", "dst", "index", "src")
+    __slots__ = ("_grad", "_store", "dst", "index", "src")
 
     def __init__(self, src: str, dst: str, grad: Any = None, index: int = 0) -> None:
         self.src = src
         self.dst = dst
         self._grad = grad
         self.index = index
+        self._store: Any = None
 
     @property
     def grad(self) -> Any:
-        return _unpack(self._grad)
+        return _unpack(self._grad, self._store)
 
     @grad.setter
     def grad(self, g: Any) -> None:
+        self._store = None
         self._grad = g
 
     def __repr__(self) -> str:
         return f"Edge({self.src} -> {self.dst}, index={self.index})"
-
-
-def pack_scalars(graph: Graph) -> None:
-    """Move 0-dim CPU tensors of values and gradients into shared packed tensors (in place).
-
-    Every ``node.value``, ``node.grad`` and ``edge.grad`` reads the same numbers afterwards (as a
-    0-dim view); the same tensor object referenced twice is packed once.
-    """
-    import torch
-
-    groups: dict[Any, list[Any]] = {}
-    slots: list[tuple[Any, str, Any]] = []  # (holder, attribute, tensor)
-    for n in graph.nodes:
-        for attr in ("_value", "_grad"):
-            t = getattr(n, attr)
-            if type(t) is torch.Tensor and t.dim() == 0 and t.device.type == "cpu":
-                slots.append((n, attr, t))
-    for e in graph.edges:
-        t = e._grad
-        if type(t) is torch.Tensor and t.dim() == 0 and t.device.type == "cpu":
-            slots.append((e, "_grad", t))
-    if len(slots) < 64:
-        return  # small graphs: nothing worth saving
-    index_of: dict[int, tuple[Any, int]] = {}
-    for _, _, t in slots:
-        if id(t) in index_of:
-            continue
-        group = groups.setdefault(t.dtype, [])
-        index_of[id(t)] = (t.dtype, len(group))
-        group.append(t)
-    stores = {dt: torch.stack(ts) for dt, ts in groups.items()}
-    packed: dict[int, _Packed] = {}
-    for holder, attr, t in slots:
-        ref = packed.get(id(t))
-        if ref is None:
-            dt, i = index_of[id(t)]
-            ref = packed[id(t)] = _Packed(stores[dt], i)
-        setattr(holder, attr, ref)
 
 
 class Graph:

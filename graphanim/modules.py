@@ -286,18 +286,21 @@ def _check_depth(depth: Any) -> int:
 
 
 def _copy(node: Node) -> Node:
-    return Node(
+    copy = Node(
         node.id,
         node.name,
         node.label,
         node.kind,
-        node.value,
-        node.grad,
+        None,
+        None,
         node.shape,
         node.op,
         node.dtype,
         dict(node.attrs),
     )
+    # share the numbers as they are held (packed ones stay packed)
+    copy._value, copy._grad, copy._store = node._value, node._grad, node._store
+    return copy
 
 
 def _sum(grads: list[Any]) -> Any:
@@ -488,7 +491,9 @@ def collapse(graph: Graph, depth: int) -> CollapsedGraph:
             edges.append(Edge(new_ops[made_by].id, node.id, node.grad, j))
         else:
             for e in ins[node.id]:
-                edges.append(Edge(e.src, e.dst, e.grad, e.index))
+                copy = Edge(e.src, e.dst, None, e.index)
+                copy._grad, copy._store = e._grad, e._store
+                edges.append(copy)
 
     result = CollapsedGraph(
         nodes,

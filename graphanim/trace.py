@@ -16,7 +16,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from . import functions as _functions
-from .graph import Edge, Graph, Node, format_number, pack_scalars, plain_text
+from .graph import Edge, Graph, Node, Packer, format_number, plain_text
 
 __all__ = ["GraphanimWarning", "TraceError", "op_label", "trace"]
 
@@ -876,7 +876,6 @@ def _trace(
         backward,
     )
     graph.seeds = list(seeds)
-    pack_scalars(graph)
     return graph
 
 
@@ -1125,6 +1124,9 @@ def _build(
     edges: list[Edge] = []
     by_key: dict[Key, Node] = {}
     taken: set[str] = set()
+    packer = Packer()
+    pack = packer.add
+    store = packer.store
 
     next_suffix: dict[str, int] = {}
     scalars: dict[Any, torch.Tensor] = {}
@@ -1205,35 +1207,32 @@ def _build(
                 name = _object_name(t, func, [], [])
         name = unique(name or default)
         snap = snapshots.get(k)
+        grad = pack(grad_of(k))
         if snap is not None:
             dt = dtype_names.get(snap.dtype)
             if dt is None:
                 dt = dtype_names[snap.dtype] = str(snap.dtype).replace("torch.", "")
+            value = pack(snap)
             node = Node(
                 f"n{len(nodes)}",
                 name,
                 plain_text(name),
                 kind,
-                snap,
-                grad_of(k),
+                value,
+                grad,
                 tuple(snap.shape),
                 None,
                 dt,
                 attrs,
             )
+            if type(value) is int or type(grad) is int:
+                node._store = store
         else:
             node = Node(
-                f"n{len(nodes)}",
-                name,
-                plain_text(name),
-                kind,
-                None,
-                grad_of(k),
-                (),
-                None,
-                None,
-                attrs,
+                f"n{len(nodes)}", name, plain_text(name), kind, None, grad, (), None, None, attrs
             )
+            if type(grad) is int:
+                node._store = store
         nodes.append(node)
         by_key[k] = node
         return node
@@ -1263,13 +1262,14 @@ def _build(
                     text,
                     text,
                     "constant",
-                    scalar_value(k),
+                    pack(scalar_value(k)),
                     None,
                     (),
                     None,
                     "float64",
                     {"scalar": True},
                 )
+                c._store = store
                 nodes.append(c)
                 operand_nodes.append(c)
             else:
@@ -1287,10 +1287,16 @@ def _build(
         in_grads = _operand_grads(call, grads) if backward else {}
         op_id = op_node.id
         for i, src in enumerate(operand_nodes):
-            edges.append(Edge(src.id, op_id, in_grads.get(i), i))
+            g = pack(in_grads.get(i))
+            e = Edge(src.id, op_id, g, i)
+            if type(g) is int:
+                e._store = store
+            edges.append(e)
         for j, k in enumerate(call.outputs):
             out_node = value_node(k, "value", call.op)
-            edges.append(Edge(op_id, out_node.id, out_node.grad, j))
+            e = Edge(op_id, out_node.id, out_node._grad, j)
+            e._store = out_node._store
+            edges.append(e)
 
     for op_node in op_of_call.values():
         if "saved" in op_node.attrs:
@@ -1316,6 +1322,7 @@ def _build(
                 seen_calls.add(id(ran))
                 backward_ids.append(op_of_call[id(ran)].id)
 
+    packer.finish()
     params_ids = [n.id for n in nodes if n.attrs.get("parameter")]
     graph = Graph(
         nodes,

@@ -537,3 +537,51 @@ def test_ids_win_over_variable_names_in_structural_queries():
     g = TorchGraph(f, [1.0])
     assert g["n1"].name == "n1" and g["n1"].id != "n1"  # names first for g[...]
     assert g.in_edges("n1") == g.in_edges(g._by_id["n1"])  # ids first for structure
+
+
+# -- packed scalars ----------------------------------------------------------------------------
+
+
+def test_scalar_values_and_grads_share_one_store_per_dtype() -> None:
+    """Every 0-dim value and gradient of a capture lives in one tensor per dtype; reading a node
+    gives a view of it, equal to what PyTorch computes."""
+    def f(x):
+        for _ in range(50):
+            x = torch.sin(x) * 1.5
+        return x
+
+    g = TorchGraph(f, [0.3])
+    x = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    y = f(x)
+    y.backward()
+    assert float(g.outputs[0].value) == y.item() and float(g.grad("x")) == x.grad.item()
+    values = [n.value for n in g.nodes if n.kind != "op"]
+    bases = {v.untyped_storage().data_ptr() for v in values}
+    assert len(bases) == 1  # one float64 store holds every value...
+    grads = [e.grad for e in g.edges if e.grad is not None]
+    assert {t.untyped_storage().data_ptr() for t in grads} <= {
+        n.grad.untyped_storage().data_ptr() for n in g.nodes if n.grad is not None
+    }
+    assert all(t.dim() == 0 and t.dtype == torch.float64 for t in values + grads)
+
+
+def test_setting_numbers_on_nodes_by_hand() -> None:
+    """A hand-set int is a number, not a code into a store; setting the value of a packed node
+    keeps its gradient."""
+    from graphanim.graph import Edge, Graph, Node
+
+    hand = Node("n0", "a", "a", "input", value=3, grad=5)
+    assert hand.value == 3 and hand.grad == 5
+    assert Edge("n0", "n1", 7).grad == 7
+
+    g = TorchGraph(lambda x: x * x, [3.0])
+    node = g["x"]
+    node.value = 4  # a plain int from now on
+    assert node.value == 4 and float(node.grad) == 6.0
+    node = g.outputs[0]
+    node.grad = 2
+    assert node.grad == 2 and float(node.value) == 9.0
+    edge = g.in_edges(g.ops[0])[0]
+    edge.grad = 1
+    assert edge.grad == 1
+    assert isinstance(Graph([hand]).nodes[0].value, int)
