@@ -178,20 +178,32 @@ def _snapshot(t: torch.Tensor) -> torch.Tensor:
     return t.detach().clone()
 
 
-@dataclass
 class _Call:
     """One recorded op: a torch function call or a ``@trackable_function`` apply."""
 
-    op: str
-    label: str
-    operands: list[tuple[str, Any]]  # ("t", key) or ("n", number), in operand order
-    outputs: list[Key]  # keys of the differentiable outputs, in output order
-    attrs: dict[str, Any] = field(default_factory=dict)
-    module: str | None = None
-    seq: int = 0
-    internal: list[Any] = field(default_factory=list)  # autograd nodes this op created
-    saved: list[Key] = field(default_factory=list)  # values its backward reads (saved tensors)
-    tensors: list[torch.Tensor] = field(default_factory=list)  # the outputs, until backward ran
+    __slots__ = ("attrs", "internal", "label", "module", "op", "operands", "outputs", "saved",
+                 "seq", "tensors")
+
+    def __init__(
+        self,
+        op: str,
+        label: str,
+        operands: list[tuple[str, Any]],
+        outputs: list[Key],
+        attrs: dict[str, Any],
+        module: Any = None,
+        tensors: list[torch.Tensor] | None = None,
+    ) -> None:
+        self.op = op
+        self.label = label
+        self.operands = operands  # ("t", key) or ("n", number), in operand order
+        self.outputs = outputs  # keys of the differentiable outputs, in output order
+        self.attrs = attrs
+        self.module = module  # the innermost nn.Module running, if any
+        self.seq = 0
+        self.internal: list[Any] = []  # autograd nodes this op created
+        self.saved: list[Key] = []  # values its backward reads (saved tensors)
+        self.tensors = tensors or []  # the output tensors, until backward ran
 
 
 class _Recorder:
@@ -205,7 +217,8 @@ class _Recorder:
         self.module_names: dict[int, str] = {}
         self.root_modules: list[Any] = []
         self.paused = 0
-        self.aliases: dict[int, list[Key]] = {}  # storage address -> keys of aliased values
+        # storage address -> keys of aliased values; built at the first in-place op
+        self.aliases: dict[int, list[Key]] | None = None
         self.versions: dict[Key, int] = {}  # aliased value -> its version counter when recorded
         # func's own frame, found from the first recorded op; its locals name the values
         self.code: types.CodeType | None = None
@@ -242,27 +255,35 @@ class _Recorder:
         return k
 
     def snap(self, t: torch.Tensor, k: Key) -> torch.Tensor:
-        """The value of the computed tensor ``t``: a copy, or for a big tensor the tensor itself.
+        """The value of the computed tensor ``t``, kept as a detached alias while ``func`` runs.
 
-        Copying every activation of a network would double its memory. Big values are kept as
-        detached aliases instead, and copied only when an in-place op is about to change them
-        (``protect``); a change graphanim could not see is caught by the version counter.
+        Copying every value as it is computed costs time, and copying every activation of a
+        network would double its memory. Values are kept as aliases instead and copied only
+        when an in-place op is about to change them (``protect``); a change graphanim could not
+        see is caught by the version counter. When ``func`` has returned, ``settle`` copies the
+        small ones (scalars are copied into the graph's packed store when it is built).
         """
-        if t.numel() > ALIAS_NUMEL:
-            try:
-                where = t.untyped_storage().data_ptr()
-            except (RuntimeError, NotImplementedError):  # meta and other storage-less tensors
-                return t.detach().clone()
-            alias = t.detach()
-            self.aliases.setdefault(where, []).append(k)
-            self.versions[k] = alias._version
-            return alias
-        return t.detach().clone()
+        alias = t.detach()
+        self.versions[k] = alias._version
+        if self.aliases is not None:
+            self._index_alias(alias, k)
+        return alias
+
+    def _index_alias(self, alias: torch.Tensor, k: Key) -> None:
+        try:
+            where = alias.untyped_storage().data_ptr()
+        except (RuntimeError, NotImplementedError):  # meta and other storage-less tensors
+            return
+        self.aliases.setdefault(where, []).append(k)  # type: ignore[union-attr]
 
     def protect(self, t: Any) -> None:
         """Copy the aliased values that share ``t``'s memory before an op writes into it."""
-        if not self.aliases or not isinstance(t, torch.Tensor):
+        if not isinstance(t, torch.Tensor) or not self.versions:
             return
+        if self.aliases is None:  # the first in-place op: index the aliases by memory now
+            self.aliases = {}
+            for k in self.versions:
+                self._index_alias(self.snapshots[k], k)
         try:
             where = t.untyped_storage().data_ptr()
         except (RuntimeError, NotImplementedError):
@@ -273,7 +294,22 @@ class _Recorder:
 
     def changed_behind_our_back(self) -> list[Key]:
         """Aliased values whose memory changed after they were recorded, by an unseen write."""
-        return [k for k, v in self.versions.items() if self.snapshots[k]._version != v]
+        snapshots = self.snapshots
+        return [k for k, v in self.versions.items() if snapshots[k]._version != v]
+
+    def settle(self) -> None:
+        """Copy the small aliased values, so that nothing the caller does later changes them.
+
+        Big values (more than ``ALIAS_NUMEL`` elements) stay aliases; 0-dim CPU values are
+        copied into the packed store when the graph is built.
+        """
+        snapshots = self.snapshots
+        for k in self.versions:
+            t = snapshots[k]
+            if t.numel() <= ALIAS_NUMEL and (t.dim() or not t.is_cpu):
+                snapshots[k] = t.clone()
+        self.versions = {}
+        self.aliases = None
 
     def _operands(
         self, op: str, args: Sequence[Any], kwargs: dict[str, Any]
@@ -316,10 +352,9 @@ class _Recorder:
             op[-1] == "_" or op == "setitem" or "out" in kwargs or kwargs.get("inplace") is True
         )
         if inplace:
-            if self.aliases:
-                self.protect(kwargs.get("out", args[0] if args else None))
             # the operands' keys change when the op runs: read them first
             pre = self._operands(op, args, kwargs)
+            self.protect(kwargs.get("out", args[0] if args else None))
         out = func(*args, **kwargs)
         if op == "setitem":
             out = args[0]
@@ -353,9 +388,7 @@ class _Recorder:
         if not out_keys:
             return
         module = self.module_stack[-1] if self.module_stack else None
-        call = _Call(op, label, operands, out_keys, attrs, module)
-        call.tensors = kept
-        self.calls.append(call)
+        self.calls.append(_Call(op, label, operands, out_keys, attrs, module, kept))
 
     # @trackable_function's apply calls this -----------------------------------------------
     def record_function(
@@ -772,12 +805,13 @@ def _trace(
     stale = rec.changed_behind_our_back()
     if stale:
         warnings.warn(
-            f"{len(stale)} recorded value(s) of more than {ALIAS_NUMEL} elements were changed in "
-            "place by code graphanim could not see (e.g. through .data or a C extension); their "
-            "pictures show the later contents",
+            f"{len(stale)} recorded value(s) were changed in place by code graphanim could not "
+            "see (e.g. under torch._C.DisableTorchFunction or in a C extension); their pictures "
+            "show the later contents",
             GraphanimWarning,
             stacklevel=3,
         )
+    rec.settle()
     local_names = {k: v for k, v in final_locals.items() if isinstance(v, torch.Tensor)}
     no_graph = [t.grad_fn is None and not t.requires_grad for t in outs]
     for i, t in enumerate(outs):

@@ -408,3 +408,41 @@ def test_unseen_inplace_write_to_a_big_value_is_reported():
     x = torch.ones(ALIAS_NUMEL + 1, dtype=torch.float64, requires_grad=True)
     with pytest.warns(GraphanimWarning, match="changed in place by code graphanim could not see"):
         TorchGraph(f, [x])
+
+
+@pytest.mark.parametrize("shape", [(), (3,), (2, 2)])
+def test_small_values_keep_what_they_were_when_recorded(shape: tuple[int, ...]) -> None:
+    """Values are aliases while func runs: a seen in-place write copies them first, and what
+    func leaves behind for later (a stash) cannot change the graph after capture."""
+    stash = []
+
+    def f(x):
+        y = x * 2
+        z = y + 1
+        y.add_(10)  # seen: y's recorded value is copied before this runs
+        stash.append(z)
+        return (y * 3).sum() + z.sum()
+
+    x0 = torch.full(shape, 0.5, dtype=torch.float64)
+    g = TorchGraph(f, [x0.clone().requires_grad_()])
+    first = g.successors(g.ops[0].id)[0]
+    assert torch.equal(first.value, x0 * 2)  # y before add_
+    assert torch.equal(g["y"].value, x0 * 2 + 10)  # the local y is the value after it
+    stash[0].detach().mul_(0)  # the caller changes the tensor after capture
+    z = g["z"]
+    assert torch.equal(z.value, x0 * 2 + 1)
+    xt = x0.clone().requires_grad_()
+    (expected,) = torch.autograd.grad(f(xt), [xt])
+    assert torch.equal(g.grad("x"), expected)
+
+
+def test_unseen_inplace_write_to_a_small_value_is_reported():
+    def f(x):
+        y = x * 2
+        out = y * 3
+        with torch._C.DisableTorchFunction():  # hides the write from graphanim's mode
+            y.detach().mul_(0)
+        return out
+
+    with pytest.warns(GraphanimWarning, match="1 recorded value"):
+        TorchGraph(f, [1.0])
