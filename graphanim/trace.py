@@ -131,6 +131,15 @@ def op_label(op: str, attrs: dict[str, Any] | None = None) -> str:
     return _SYMBOLS.get(op, plain_text(op))
 
 
+class _LabelCache(dict):  # type: ignore[type-arg]
+    """op -> its label when the op has no attributes (``op_label(op)``), computed once."""
+
+    def __missing__(self, op: str) -> str:
+        label = self[op] = op_label(op)
+        return label
+
+
+_LABELS = _LabelCache()
 _NAME_CACHE: dict[Any, tuple[str, bool]] = {}
 
 
@@ -349,19 +358,64 @@ class _Recorder:
             self.find_frame()
         op, swapped = _op_name(func)
         inplace = (
-            op[-1] == "_" or op == "setitem" or "out" in kwargs or kwargs.get("inplace") is True
+            op[-1] == "_"
+            or op == "setitem"
+            or (kwargs and ("out" in kwargs or kwargs.get("inplace") is True))
         )
-        if inplace:
-            # the operands' keys change when the op runs: read them first
-            pre = self._operands(op, args, kwargs)
-            self.protect(kwargs.get("out", args[0] if args else None))
-        out = func(*args, **kwargs)
+        if not inplace:
+            out = func(*args, **kwargs)
+            if type(out) is not torch.Tensor:
+                return self._record(op, swapped, args, kwargs, out, None)
+            fn = out.grad_fn
+            if fn is None:
+                return out
+            # the common case, written out: one new differentiable tensor
+            operands, attrs = self._operands(op, args, kwargs)
+            if swapped and len(operands) == 2:
+                operands.reverse()
+            k = (fn, out.output_nr)
+            snapshots = self.snapshots
+            if k in snapshots and any(k == o[1] for o in operands):
+                return out  # the op returned an input unchanged (x.contiguous(), x.float())
+            alias = out.detach()
+            snapshots[k] = alias
+            self.versions[k] = alias._version
+            if self.aliases is not None:
+                self._index_alias(alias, k)
+            self.calls.append(
+                _Call(
+                    op,
+                    op_label(op, attrs) if attrs else _LABELS[op],
+                    operands,
+                    [k],
+                    attrs,
+                    self.module_stack[-1] if self.module_stack else None,
+                    [out],
+                )
+            )
+            return out
+        # the operands' keys change when the op runs: read them first
+        pre = self._operands(op, args, kwargs)
+        self.protect(kwargs.get("out", args[0] if args else None))
+        return self._record(op, swapped, args, kwargs, func(*args, **kwargs), pre)
+
+    def _record(
+        self,
+        op: str,
+        swapped: bool,
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+        out: Any,
+        pre: tuple[list[tuple[str, Any]], dict[str, Any]] | None,
+    ) -> Any:
+        """Record an op with several outputs, an in-place op (``pre``: its operands, read before
+        it ran) or an op returning something other than a plain tensor."""
         if op == "setitem":
             out = args[0]
         outs = _differentiable(out)
         if not outs:
             return out
-        operands, attrs = pre if inplace else self._operands(op, args, kwargs)
+        operands, attrs = pre if pre is not None else self._operands(op, args, kwargs)
         if swapped and len(operands) == 2:
             operands.reverse()
         self._add_call(op, op_label(op, attrs), operands, outs, attrs)
@@ -681,9 +735,12 @@ class _AccumulateTypes(dict):  # type: ignore[type-arg]
 _ACCUMULATE = _AccumulateTypes()
 
 
-def _walk(roots: list[Any]) -> tuple[list[Any], list[Any], dict[Any, int]]:
+def _walk(
+    roots: list[Any],
+) -> tuple[list[Any], list[Any], dict[Any, int], dict[Any, tuple[Any, ...]]]:
     """Every autograd node reachable from ``roots`` (each once, iteratively), the AccumulateGrad
-    nodes of the leaves, and how many edges lead to each ``(node, output_nr)`` slot.
+    nodes of the leaves, how many edges lead to each ``(node, output_nr)`` slot, and each
+    node's ``next_functions`` (read once: every read builds new tuples).
 
     The caller keeps the returned nodes alive while it uses the slots as keys: a node's Python
     object is only reused while someone holds it.
@@ -692,6 +749,7 @@ def _walk(roots: list[Any]) -> tuple[list[Any], list[Any], dict[Any, int]]:
     order: list[Any] = []
     accs: list[Any] = []
     uses: dict[Any, int] = {}
+    nexts: dict[Any, tuple[Any, ...]] = {}
     stack = [r for r in reversed(roots) if r is not None]
     while stack:
         node = stack.pop()
@@ -702,14 +760,14 @@ def _walk(roots: list[Any]) -> tuple[list[Any], list[Any], dict[Any, int]]:
             accs.append(node)
             continue
         order.append(node)
-        nexts = node.next_functions
-        for e in nexts:
+        edges = nexts[node] = node.next_functions
+        for e in edges:
             if e[0] is not None:
                 uses[e] = uses.get(e, 0) + 1
-        for nxt, _ in reversed(nexts):
+        for nxt, _ in reversed(edges):
             if nxt is not None and nxt not in seen:
                 stack.append(nxt)
-    return order, accs, uses
+    return order, accs, uses, nexts
 
 
 def _node_op_name(node: Any) -> tuple[str, str, dict[str, Any]]:
@@ -825,41 +883,48 @@ def _trace(
             )
 
     # ---- structure from autograd: which nodes each call created --------------------------
-    reach, accs, uses = _walk([t.grad_fn for t in outs])
-    reach_set = set(reach)
+    reach, accs, uses, nexts = _walk([t.grad_fn for t in outs])
     owner: dict[Any, _Call] = {}
     for call in rec.calls:
         for k in call.outputs:
             owner.setdefault(k[0], call)
+    calls: list[_Call] = []
     for call in rec.calls:
-        boundary = {k[0] for kind, k in call.operands if kind == "t" and not isinstance(k[0], str)}
-        stack = [k[0] for k in call.outputs if owner.get(k[0]) is call]
-        seen_local: set[Any] = set()
+        if not any(k[0] in nexts for k in call.outputs):
+            continue  # nothing the outputs depend on
+        calls.append(call)
+        internal = call.internal
+        boundary: set[Any] | None = None
+        stack = [k[0] for k in call.outputs]
         while stack:
             node = stack.pop()
-            if node in seen_local:
+            if owner.get(node, call) is not call or node in internal or node not in nexts:
                 continue
-            seen_local.add(node)
             owner[node] = call
-            call.internal.append(node)
-            for nxt, _ in node.next_functions:
-                if (
-                    nxt is None
-                    or nxt in boundary
-                    or nxt in seen_local
-                    or type(nxt) in _ACCUMULATE
-                    or (nxt in owner and owner[nxt] is not call)
-                ):
+            internal.append(node)
+            for nxt, _ in nexts[node]:
+                if nxt is None:
                     continue
-                stack.append(nxt)
-    calls = [c for c in rec.calls if any(k[0] in reach_set for k in c.outputs)]
+                by = owner.get(nxt)
+                if by is not None:
+                    if by is call and nxt not in internal:
+                        stack.append(nxt)  # another node making one of this call's outputs
+                    continue
+                if type(nxt) in _ACCUMULATE:
+                    continue
+                if boundary is None:
+                    boundary = {k[0] for kind, k in call.operands if kind == "t"}
+                if nxt not in boundary:
+                    stack.append(nxt)
     # autograd nodes no recorded call explains (an undecorated custom Function, CopySlices, ...)
+    orphans = False
     for node in reach:
         if node in owner:
             continue
+        orphans = True
         op, label, attrs = _node_op_name(node)
         operands: list[tuple[str, Any]] = []
-        for nxt, nr in node.next_functions:
+        for nxt, nr in nexts[node]:
             if nxt is None:
                 continue
             if type(nxt) in _ACCUMULATE:
@@ -870,19 +935,20 @@ def _trace(
         call.internal.append(node)
         owner[node] = call
         calls.append(call)
-    # outputs of orphan nodes: whichever of their output positions something reads
-    used: dict[Any, set[int]] = {}
-    for call in calls:
-        for kind, k in call.operands:
-            if kind == "t" and not isinstance(k[0], str):
+    if orphans:
+        # outputs of orphan nodes: whichever of their output positions something reads
+        used: dict[Any, set[int]] = {}
+        for call in calls:
+            for kind, k in call.operands:
+                if kind == "t" and not isinstance(k[0], str):
+                    used.setdefault(k[0], set()).add(k[1])
+        for k in out_keys:
+            if not isinstance(k[0], str):
                 used.setdefault(k[0], set()).add(k[1])
-    for k in out_keys:
-        if not isinstance(k[0], str):
-            used.setdefault(k[0], set()).add(k[1])
-    for call in calls:
-        if not call.outputs:
-            node = call.internal[0]
-            call.outputs = [(node, nr) for nr in sorted(used.get(node, {0}))]
+        for call in calls:
+            if not call.outputs:
+                node = call.internal[0]
+                call.outputs = [(node, nr) for nr in sorted(used.get(node, {0}))]
     for call in calls:
         call.seq = max(k[0]._sequence_nr() for k in call.outputs)
     calls.sort(key=lambda c: c.seq)
@@ -895,7 +961,7 @@ def _trace(
         _read_saved(calls)  # before backward frees them
         pairs = [(t, s) for t, s in zip(outs, seeds) if s is not None and t.requires_grad]
         if pairs:
-            grads = _backward(pairs, reach, accs, uses, calls)
+            grads = _backward(pairs, reach, accs, uses, nexts, calls)
 
     graph = _build(
         func,
@@ -941,6 +1007,8 @@ class _Grads:
     slot: dict[Any, Any] = field(default_factory=dict)  # (node, nr) edge target -> gradient
     fired: dict[Any, tuple[Any, Any]] = field(default_factory=dict)  # hooked node -> (in, out)
     order: list[Any] = field(default_factory=list)  # autograd nodes in the order they ran
+    nexts: dict[Any, tuple[Any, ...]] = field(default_factory=dict)  # node -> next_functions
+    leaf_key: dict[Any, Key] = field(default_factory=dict)  # AccumulateGrad node -> leaf's key
 
 
 def _backward(
@@ -948,6 +1016,7 @@ def _backward(
     reach: list[Any],
     accs: list[Any],
     uses: dict[Any, int],
+    nexts: dict[Any, tuple[Any, ...]],
     calls: list[_Call],
 ) -> _Grads:
     """One backward pass from the seeded outputs: every value's gradient, and every edge's.
@@ -960,10 +1029,12 @@ def _backward(
     order the engine ran the nodes in follows from the graph (see :func:`_engine_order`).
     """
     out = _Grads()
+    out.nexts = nexts
     leaves: list[torch.Tensor] = []
     ids: set[int] = set()
     for acc in accs:
         t = acc.variable
+        out.leaf_key[acc] = ("leaf", id(t))
         if id(t) not in ids:
             ids.add(id(t))
             leaves.append(t)
@@ -983,11 +1054,16 @@ def _backward(
         for call in calls:
             internal = call.internal
             single = len(internal) == 1
-            if any(
-                uses.get(e, 0) + seeded.get(e, 0) > 1
+            if single:
+                for e in nexts[internal[0]]:
+                    if e[0] is not None and (uses[e] > 1 or e in seeded):
+                        hooked.append(internal[0])
+                        break
+            elif any(
+                uses[e] + seeded.get(e, 0) > 1
                 for node in internal
-                for e in node.next_functions
-                if e[0] is not None and (single or e[0] not in internal)
+                for e in nexts[node]
+                if e[0] is not None and e[0] not in internal
             ):
                 hooked.extend(internal)
         slots = []
@@ -1035,8 +1111,9 @@ def _backward(
             for nr, g in enumerate(grad_outputs):
                 out.value[(node, nr)] = _plain(g)
         return out
+    value = out.value
     for k, g in zip(slots, got[n:]):
-        out.value[k] = _plain(g)
+        value[k] = g if g is None or not g.requires_grad else g.detach()
     slot = out.slot
     slot.update(out.value)
     for acc in accs:
@@ -1044,11 +1121,16 @@ def _backward(
     for call in calls:
         call.tensors = []
     order.clear()
-    order.extend(_engine_order([t.grad_fn for t, _ in pairs], reach, uses))
+    order.extend(_engine_order([t.grad_fn for t, _ in pairs], reach, uses, nexts))
     return out
 
 
-def _engine_order(roots: list[Any], reach: list[Any], uses: dict[Any, int]) -> list[Any]:
+def _engine_order(
+    roots: list[Any],
+    reach: list[Any],
+    uses: dict[Any, int],
+    nexts: dict[Any, tuple[Any, ...]],
+) -> list[Any]:
     """The order PyTorch's engine runs ``reach``'s nodes in a backward pass from ``roots``.
 
     The engine runs a node once every edge into it has delivered its gradient, and of the ready
@@ -1071,7 +1153,7 @@ def _engine_order(roots: list[Any], reach: list[Any], uses: dict[Any, int]) -> l
     while ready:
         _, _, node = heapq.heappop(ready)
         runs = False
-        for nxt, _ in node.next_functions:
+        for nxt, _ in nexts[node]:
             if nxt is None:
                 continue
             runs = True
@@ -1215,15 +1297,8 @@ def _build(
     dtype_names: dict[Any, str] = {}
     snapshots = rec.snapshots
 
-    def grad_of(k: Key) -> torch.Tensor | None:
-        if not backward:
-            return None
-        if k[0] == "leaf":
-            leaf_t = rec.keep.get(k[1])
-            return grads.leaf.get(id(leaf_t)) if leaf_t is not None else None
-        if k[0] == "const":
-            return None
-        return grads.value.get(k)
+    gvalue = grads.value
+    gleaf = grads.leaf
 
     def value_node(k: Key, kind: str, default: str) -> Node:
         node = by_key.get(k)
@@ -1231,21 +1306,29 @@ def _build(
             return node
         attrs: dict[str, Any] = {}
         name = key_names.get(k)
-        if name is None and k[0] in ("leaf", "const"):
+        tag = k[0]
+        if tag == "leaf" or tag == "const":
             t = rec.keep.get(k[1])
-            if t is not None and id(t) in params:
-                name = params[id(t)]
-                if k[0] == "leaf":
-                    attrs["parameter"] = True
-            elif t is not None:
-                name = _object_name(t, func, [], [])
+            if name is None:
+                if t is not None and id(t) in params:
+                    name = params[id(t)]
+                    if tag == "leaf":
+                        attrs["parameter"] = True
+                elif t is not None:
+                    name = _object_name(t, func, [], [])
+            grad = gleaf.get(id(t)) if tag == "leaf" and t is not None else None
+        else:
+            grad = gvalue.get(k)
         name = unique(name or default)
+        if grad is not None:
+            grad = pack(grad)
         snap = snapshots.get(k)
-        grad = pack(grad_of(k))
         if snap is not None:
-            dt = dtype_names.get(snap.dtype)
+            dtype = snap.dtype
+            dt = dtype_names.get(dtype)
             if dt is None:
-                dt = dtype_names[snap.dtype] = str(snap.dtype).replace("torch.", "")
+                dt = dtype_names[dtype] = str(dtype).replace("torch.", "")
+            shape = snap.shape
             value = pack(snap)
             node = Node(
                 f"n{len(nodes)}",
@@ -1254,7 +1337,7 @@ def _build(
                 kind,
                 value,
                 grad,
-                tuple(snap.shape),
+                tuple(shape) if shape else (),
                 None,
                 dt,
                 attrs,
@@ -1308,7 +1391,7 @@ def _build(
                 operand_nodes.append(c)
             else:
                 operand_nodes.append(value_node(k, kinds.get(k[0], "value"), "value"))
-        attrs = dict(call.attrs)
+        attrs = call.attrs
         if call.saved:
             attrs["saved"] = call.saved  # keys for now; node ids once every value has a node
         if call.module is not None and id(call.module) in module_of:
@@ -1385,21 +1468,27 @@ def _operand_grads(call: _Call, grads: _Grads) -> dict[int, Any]:
     A node without hooks (see :func:`_backward`) sends each edge the whole gradient of the value
     it leads to.
     """
+    nexts = grads.nexts
+    if not nexts:  # no backward pass ran
+        return {}
     internal = call.internal
     single = len(internal) == 1
     operands = call.operands
     fired = grads.fired
     slot = grads.slot
+    leaf_key = grads.leaf_key
     out: dict[int, Any] = {}
+    from_hooks = False
     for node in internal:
         f = fired.get(node)
-        grads_in = f[0] if f is not None else None
-        n_in = len(grads_in) if grads_in is not None else 0
-        for i, e in enumerate(node.next_functions):
+        grads_in = None if f is None else f[0]
+        n_in = 0 if grads_in is None else len(grads_in)
+        from_hooks = from_hooks or f is not None
+        for i, e in enumerate(nexts[node]):
             nxt = e[0]
             if nxt is None or (not single and nxt in internal):
                 continue
-            key: Key = ("leaf", id(nxt.variable)) if type(nxt) in _ACCUMULATE else e
+            key: Key = leaf_key.get(nxt, e)
             if grads_in is None:
                 g = slot.get(e)
             else:
@@ -1416,9 +1505,10 @@ def _operand_grads(call: _Call, grads: _Grads) -> dict[int, Any]:
             if first >= 0 and g is not None:  # more crossings than positions: sum them
                 prev = out[first]
                 out[first] = g if prev is None else prev + g
-    for pos, g in out.items():
-        if g is not None and g.requires_grad:
-            out[pos] = g.detach()
+    if from_hooks:
+        for pos, g in out.items():
+            if g is not None and g.requires_grad:
+                out[pos] = g.detach()
     return out
 
 
