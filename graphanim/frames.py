@@ -473,9 +473,10 @@ def _dedup(ids: list[str]) -> tuple[str, ...]:
 
 def _node_by_id(graph: Graph, nid: str) -> Node | None:
     """The node with id ``nid`` (never a node merely *named* like an id)."""
-    by_id = getattr(graph, "_by_id", None)
-    if isinstance(by_id, dict):
-        return by_id.get(nid)
+    pos = getattr(graph, "_pos", None)
+    if isinstance(pos, dict):
+        i = pos.get(nid)
+        return None if i is None else graph.nodes[i]
     return next((n for n in graph.nodes if n.id == nid), None)
 
 

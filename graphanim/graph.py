@@ -235,11 +235,12 @@ class Graph:
     ) -> None:
         self.nodes: list[Node] = list(nodes)
         self.edges: list[Edge] = list(edges)
-        self._by_id: dict[str, Node] = {n.id: n for n in self.nodes}
-        self.inputs: dict[str, Node] = {self._by_id[i].name: self._by_id[i] for i in inputs}
-        self.parameters: dict[str, Node] = {self._by_id[i].name: self._by_id[i] for i in parameters}
-        self.outputs: list[Node] = [self._by_id[i] for i in outputs]
-        self.backward_order: list[Node] = [self._by_id[i] for i in backward_order]
+        self._pos: dict[str, int] = {n.id: i for i, n in enumerate(self.nodes)}
+        node_of = self._node_of
+        self.inputs: dict[str, Node] = {node_of(i).name: node_of(i) for i in inputs}
+        self.parameters: dict[str, Node] = {node_of(i).name: node_of(i) for i in parameters}
+        self.outputs: list[Node] = [node_of(i) for i in outputs]
+        self.backward_order: list[Node] = [node_of(i) for i in backward_order]
         #: the seeds of the backward pass, one per output (``None`` where none was seeded)
         self.seeds: list[Any] = []
         #: module path -> class name of the nn.Modules whose ops are in the graph ("" is the root
@@ -248,16 +249,43 @@ class Graph:
         self.modules: dict[str, str] = {}
         self._index()
 
+    def _node_of(self, node_id: str) -> Node:
+        return self.nodes[self._pos[node_id]]
+
     def _index(self) -> None:
-        self._in: dict[str, list[Edge]] = {n.id: [] for n in self.nodes}
-        self._out: dict[str, list[Edge]] = {n.id: [] for n in self.nodes}
+        # Per node position: its in- and out-edges as None (no edge), the Edge itself (one) or a
+        # list (several). Graphs of many thousands of nodes would otherwise hold two lists and
+        # two dict entries per node.
+        pos = self._pos
+        ins: list[Any] = [None] * len(self.nodes)
+        outs: list[Any] = [None] * len(self.nodes)
         for e in self.edges:
-            self._out[e.src].append(e)
-            self._in[e.dst].append(e)
-        by_name: dict[str, list[Node]] = {}
+            for table, i in ((outs, pos[e.src]), (ins, pos[e.dst])):
+                held = table[i]
+                if held is None:
+                    table[i] = e
+                elif type(held) is list:
+                    held.append(e)
+                else:
+                    table[i] = [held, e]
+        self._in = ins
+        self._out = outs
+        by_name: dict[str, Any] = {}  # name -> the Node, or a list when several share it
         for n in self.nodes:
-            by_name.setdefault(n.name, []).append(n)
+            held = by_name.get(n.name)
+            if held is None:
+                by_name[n.name] = n
+            elif type(held) is list:
+                held.append(n)
+            else:
+                by_name[n.name] = [held, n]
         self._by_name = by_name
+
+    def _edges(self, table: list[Any], key: str | Node) -> list[Edge]:
+        held = table[self._pos[self._id_of(key)]]
+        if held is None:
+            return []
+        return list(held) if type(held) is list else [held]
 
     # -- lookup -------------------------------------------------------------------------------
     def node(self, key: str | Node) -> Node:
@@ -278,7 +306,9 @@ class Graph:
         if not isinstance(key, str):
             raise KeyError(f"node keys are names or ids (str), got {type(key).__name__}")
         found = self._by_name.get(key)
-        if found:
+        if found is not None:
+            if type(found) is not list:
+                return found  # type: ignore[no-any-return]
             values = [n for n in found if n.kind != "op"]
             if len(values) == 1:
                 return values[0]
@@ -289,13 +319,13 @@ class Graph:
                 f"{key!r} names {len(pool)} nodes ({', '.join(n.id for n in pool)}); "
                 "look one up by its id instead"
             )
-        if key in self._by_id:
-            return self._by_id[key]
+        if key in self._pos:
+            return self._node_of(key)
         known = sorted({n.name for n in self.nodes if n.kind != "op" and not n.attrs.get("scalar")})
         raise KeyError(f"no node named {key!r}; known names: {', '.join(known) or '(none)'}")
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and (key in self._by_name or key in self._by_id)
+        return isinstance(key, str) and (key in self._by_name or key in self._pos)
 
     def __len__(self) -> int:
         return len(self.nodes)
@@ -316,25 +346,25 @@ class Graph:
         # variable happens to be called "n4"
         if isinstance(key, Node):
             return key.id
-        if key in self._by_id:
+        if key in self._pos:
             return key
         return self[key].id
 
     def in_edges(self, key: str | Node) -> list[Edge]:
         """Edges into the node, in operand order."""
-        return list(self._in[self._id_of(key)])
+        return self._edges(self._in, key)
 
     def out_edges(self, key: str | Node) -> list[Edge]:
         """Edges out of the node, in the order their destinations ran."""
-        return list(self._out[self._id_of(key)])
+        return self._edges(self._out, key)
 
     def predecessors(self, key: str | Node) -> list[Node]:
         """Source nodes of the in-edges, in operand order (repeats kept)."""
-        return [self._by_id[e.src] for e in self._in[self._id_of(key)]]
+        return [self._node_of(e.src) for e in self._edges(self._in, key)]
 
     def successors(self, key: str | Node) -> list[Node]:
         """Destination nodes of the out-edges (repeats kept)."""
-        return [self._by_id[e.dst] for e in self._out[self._id_of(key)]]
+        return [self._node_of(e.dst) for e in self._edges(self._out, key)]
 
     @property
     def ops(self) -> list[Node]:

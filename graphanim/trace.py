@@ -1181,30 +1181,42 @@ def _saved_attrs(node: Any) -> tuple[str, ...]:
     return names
 
 
+_HAS_SAVED_TENSORS: dict[type, bool] = {}
+
+
 def _read_saved(calls: list[_Call]) -> None:
     """Record, per op, which of its operands and outputs autograd saved for its backward."""
     for call in calls:
-        order = [k for kind, k in call.operands if kind == "t"] + list(call.outputs)
-        known = set(order)
-        found: list[Key] = []
+        values: list[Any] = []
         for node in call.internal:
-            values: list[Any] = []
-            for attr in _saved_attrs(node):
+            cls = type(node)
+            names = _SAVED_ATTRS.get(cls)
+            if names is None:
+                names = _saved_attrs(node)
+            for attr in names:
                 try:
                     values.append(getattr(node, attr))
                 except RuntimeError:  # freed, or not materialised
                     continue
-            if hasattr(node, "saved_tensors"):  # a custom Function's ctx.save_for_backward
+            has = _HAS_SAVED_TENSORS.get(cls)
+            if has is None:  # a custom Function's ctx.save_for_backward
+                has = _HAS_SAVED_TENSORS[cls] = hasattr(node, "saved_tensors")
+            if has:
                 try:
                     values.extend(node.saved_tensors)
                 except RuntimeError:
                     pass
-            for v in values:
-                for t in v if isinstance(v, (list, tuple)) else (v,):
-                    if isinstance(t, torch.Tensor):
-                        k = _key(t)
-                        if k in known and k not in found:
-                            found.append(k)
+        if not values:
+            continue
+        order = [k for kind, k in call.operands if kind == "t"] + list(call.outputs)
+        known = set(order)
+        found: list[Key] = []
+        for v in values:
+            for t in v if isinstance(v, (list, tuple)) else (v,):
+                if isinstance(t, torch.Tensor):
+                    k = _key(t)
+                    if k in known and k not in found:
+                        found.append(k)
         found.sort(key=order.index)
         call.saved = found
 

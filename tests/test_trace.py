@@ -536,7 +536,7 @@ def test_ids_win_over_variable_names_in_structural_queries():
 
     g = TorchGraph(f, [1.0])
     assert g["n1"].name == "n1" and g["n1"].id != "n1"  # names first for g[...]
-    assert g.in_edges("n1") == g.in_edges(g._by_id["n1"])  # ids first for structure
+    assert g.in_edges("n1") == g.in_edges(g.nodes[1])  # ids first for structure
 
 
 # -- packed scalars ----------------------------------------------------------------------------
