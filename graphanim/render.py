@@ -938,7 +938,8 @@ def _positions(graph: Graph, layout: Any, direction: str | None = None
 
 @dataclass
 class _ModuleBox:
-    """A labelled box around the nodes that ran inside one ``nn.Module`` call."""
+    """A labelled box around the nodes that ran inside one ``nn.Module`` call (or one run of
+    consecutive calls of the same module)."""
 
     path: str
     label: str  # "layers.0: Linear"
@@ -947,92 +948,124 @@ class _ModuleBox:
     depth: int  # 0 for the outermost boxes drawn
     pad: float = 6.0  # pt at scale 1 around the members (and the child boxes)
     top: float = 0.0  # pt at scale 1 above that for the label row
+    call: int = 1  # which run of calls of the module: 2 for a ReLU module used a second time
+    parent: int = -1  # index of the box directly around it, -1 for none
+
+    @property
+    def gid(self) -> str:
+        """``graphanim-module-<path>``; ``-call2``, ``-call3``, ... for later calls."""
+        return f"graphanim-module-{self.path}" + (f"-call{self.call}" if self.call > 1 else "")
 
 
-def _node_modules(graph: Graph) -> dict[str, str]:
-    """Node id -> the innermost module path it belongs to: an op, the module it ran in; a value,
-    the module of the op that computed it; a parameter, the module that owns it
-    (``layers.0.weight`` -> ``layers.0``); a constant, the module of its consumers when they
-    all ran in the same one."""
+_BoxKey = tuple[str, int]  # (module path, call number)
+
+
+def _box_chains(graph: Graph) -> dict[str, tuple[_BoxKey, ...]]:
+    """Node id -> the module calls it belongs to, outermost first, each ``(path, call)``.
+
+    A *call* of a module is a maximal run of consecutive ops (in forward order, ``graph.ops``)
+    that ran inside it or its submodules, as in :func:`graphanim.modules.collapse`: a module
+    called twice with other work in between (a block's one ``ReLU``) has two calls, and the
+    bounding box of both would hold that work. An op belongs to the calls of its module and its
+    ancestors (a collapsed module, drawn as one op, to its parent's); a value to its op's; a
+    parameter to the innermost call that holds all the ops reading it, among the calls of the
+    module that owns it and its ancestors (a weight tied across modules sits outside both); a
+    constant to the calls of the ops reading it when they all ran in the same one."""
     mods = getattr(graph, "modules", None) or {}
-    where: dict[str, str] = {}
+    chains: dict[str, tuple[_BoxKey, ...]] = {}
     if not mods:
-        return where
+        return chains
+    runs: dict[str, int] = {}
+    prev: set[str] = set()
     for op in graph.nodes:
-        if op.kind == "op":
-            path = op.attrs.get("module")
-            if isinstance(path, str) and op.attrs.get("collapsed"):
-                # a collapsed module is drawn as one node: it sits in its parent's box
-                parts = path.split(".")
-                path = next((".".join(parts[:k]) for k in range(len(parts) - 1, 0, -1)
-                             if ".".join(parts[:k]) in mods), None)
-            if isinstance(path, str) and path in mods:
-                where[op.id] = path
-    ops = {n.id for n in graph.nodes if n.kind == "op"}
+        if op.kind != "op":
+            continue
+        path = op.attrs.get("module")
+        if isinstance(path, str) and op.attrs.get("collapsed"):
+            # a collapsed module is drawn as one node: it sits in its parent's box
+            parts = path.split(".")
+            path = next((".".join(parts[:k]) for k in range(len(parts) - 1, 0, -1)
+                         if ".".join(parts[:k]) in mods), None)
+        prefixes: list[str] = []
+        if isinstance(path, str) and path in mods:
+            parts = path.split(".")
+            prefixes = [p for p in (".".join(parts[:k]) for k in range(1, len(parts) + 1))
+                        if p and p in mods]
+        for p in prefixes:
+            if p not in prev:
+                runs[p] = runs.get(p, 0) + 1
+        prev = set(prefixes)
+        if prefixes:
+            chains[op.id] = tuple((p, runs[p]) for p in prefixes)
+    kinds = {n.id: n.kind for n in graph.nodes}
     for e in graph.edges:
-        if e.src in ops and e.src in where and e.dst not in where:
-            where[e.dst] = where[e.src]  # op -> its output value
+        if kinds[e.src] == "op" and e.src in chains and e.dst not in chains:
+            chains[e.dst] = chains[e.src]  # op -> its output value
+    input_ids = {v.id for v in graph.inputs.values()}
     for n in graph.nodes:
-        if n.kind == "op" or n.id in where:
+        if n.kind == "op" or n.id in chains:
+            continue
+        readers = [chains.get(d.id, ()) for d in graph.successors(n.id)]
+        if not readers:
             continue
         if n.attrs.get("parameter") and "." in n.name:
-            owner = n.name.rsplit(".", 1)[0]
-            if owner in mods:
-                where[n.id] = owner
-                continue
-        if n.kind == "constant" and all(n is not v for v in graph.inputs.values()):
-            users = {where.get(d.id) for d in graph.successors(n.id)}
-            if len(users) == 1:
-                (only,) = users
-                if only is not None:
-                    where[n.id] = only
-    return where
+            owner = n.name.rsplit(".", 1)[0]  # need not have run (out_proj in attention)
+            common = readers[0]
+            for r in readers[1:]:
+                k = 0
+                while k < min(len(common), len(r)) and common[k] == r[k]:
+                    k += 1
+                common = common[:k]
+            while common and not (owner == common[-1][0] or owner.startswith(common[-1][0] + ".")):
+                common = common[:-1]
+            if common:
+                chains[n.id] = common
+        elif n.kind == "constant" and n.id not in input_ids:
+            if readers[0] and all(r == readers[0] for r in readers):
+                chains[n.id] = readers[0]
+    return chains
 
 
 def _module_boxes(graph: Graph, index: Mapping[str, int]) -> list[_ModuleBox]:
-    """The module boxes to draw, parents before children (the module tree order). The root
-    module (path ``""``, when ``func`` itself is a module) holds everything and gets no box."""
+    """The module boxes to draw, one per module call (:func:`_box_chains`), parents before
+    children. The root module (path ``""``, when ``func`` itself is a module) holds everything
+    and gets no box."""
     mods = getattr(graph, "modules", None) or {}
-    where = _node_modules(graph)
-    if not where:
+    chains = _box_chains(graph)
+    if not chains:
         return []
-    members: dict[str, list[int]] = {}
-    for nid, path in where.items():
-        parts = path.split(".")
-        for k in range(1, len(parts) + 1):
-            prefix = ".".join(parts[:k])
-            if prefix in mods:
-                members.setdefault(prefix, []).append(index[nid])
-    paths = [p for p in mods if p and p in members]
-    parent: dict[str, str | None] = {}
-    for path in paths:
-        parts = path.split(".")
-        parent[path] = next((".".join(parts[:k]) for k in range(len(parts) - 1, 0, -1)
-                             if ".".join(parts[:k]) in members), None)
-    label = {p: f"{plain_text(p)}: {plain_text(mods[p])}" for p in paths}
+    members: dict[_BoxKey, list[int]] = {}
+    parent: dict[_BoxKey, _BoxKey | None] = {}
+    for n in graph.nodes:  # keys in order of first appearance: a parent before its children
+        chain = chains.get(n.id, ())
+        for k, key in enumerate(chain):
+            members.setdefault(key, []).append(index[n.id])
+            parent.setdefault(key, chain[k - 1] if k else None)
+    keys = list(members)
+    label = {key: f"{plain_text(key[0])}: {plain_text(mods[key[0]])}" for key in keys}
     # a box holding exactly what its only child box holds (a model whose forward calls one
     # Sequential) would be drawn as two nested frames around the same nodes: keep the inner one
     # and give it both names
-    for path in paths:
-        kids = [c for c in paths if parent[c] == path]
-        if len(kids) == 1 and set(members[kids[0]]) == set(members[path]):
-            label[kids[0]] = f"{label[path]} › {label[kids[0]]}"
-            for c in paths:
-                if parent[c] == path:
-                    parent[c] = parent[path]
-            parent[path] = ""  # dropped
+    dropped: set[_BoxKey] = set()
+    for key in keys:
+        kids = [c for c in keys if parent[c] == key]
+        if len(kids) == 1 and set(members[kids[0]]) == set(members[key]):
+            label[kids[0]] = f"{label[key]} › {label[kids[0]]}"
+            parent[kids[0]] = parent[key]
+            dropped.add(key)
     boxes: list[_ModuleBox] = []
-    pos: dict[str, int] = {}
-    for path in paths:
-        up = parent[path]
-        if up == "":
+    pos: dict[_BoxKey, int] = {}
+    for key in keys:
+        if key in dropped:
             continue
+        up = parent[key]
         depth = 0 if up is None else boxes[pos[up]].depth + 1
-        pos[path] = len(boxes)
-        boxes.append(_ModuleBox(path, label[path], sorted(members[path]), [], depth,
-                                top=_line_height(_FONT["module"]) + 4.0))
+        pos[key] = len(boxes)
+        boxes.append(_ModuleBox(key[0], label[key], sorted(members[key]), [], depth,
+                                top=_line_height(_FONT["module"]) + 4.0, call=key[1],
+                                parent=-1 if up is None else pos[up]))
         if up is not None:
-            boxes[pos[up]].children.append(pos[path])
+            boxes[pos[up]].children.append(pos[key])
     return boxes
 
 
@@ -1487,12 +1520,12 @@ class _Painter:
             patch = PathPatch(MPath(self.to_data(v), c), facecolor=to_rgba(th["module_fill"], 0.7),
                               edgecolor=th["module_edge"], linewidth=0.9 * max(f, 0.3),
                               zorder=0.2 + 0.01 * b.depth, clip_on=False)
-            patch.set_gid(f"graphanim-module-{b.path}")
+            patch.set_gid(b.gid)
             ax.add_artist(patch)
             if self.labels:
                 xy = self.to_data([(x0 + 5.0 * f, y1 - 3.0 * f)])[0]
                 t = self.text(ax, xy, b.label, _FONT["module"], color=th["module_text"],
-                              gid=f"graphanim-module-{b.path}-label", zorder=0.9, va="top")
+                              gid=f"{b.gid}-label", zorder=0.9, va="top")
                 t.set_horizontalalignment("left")
 
     def text(self, ax: Axes, xy: tuple[float, float], s: str, size: float, *, color: str,
