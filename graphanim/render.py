@@ -767,7 +767,7 @@ def _main_axis(xy: Any, src: Any, dst: Any) -> int:
 
 def _spacing(
     xy: np.ndarray, half: np.ndarray, src: np.ndarray, dst: np.ndarray, need: np.ndarray,
-    sep: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    boxes: _BoxRoom | None = None,
 ) -> tuple[_AxisMap, _AxisMap]:
     """Maps from layout units to points such that no two nodes overlap and every edge has room
     for its arrow and label (``need``: length wanted between its two boxes, pt).
@@ -775,7 +775,9 @@ def _spacing(
     The main axis is the one along which edges mostly run (x for left-to-right layouts). Nodes
     with the same main coordinate form a layer; across a layer the slots get one common spacing;
     along the main axis each layer is placed as close to the previous ones as every pair of
-    nodes up to three layers apart that would overlap, and every edge, allows.
+    nodes up to three layers apart that would overlap, and every edge, allows. With module
+    ``boxes`` (:class:`_BoxRoom`), each box is also kept ``_BOX_GAP`` clear of its siblings and
+    of the nodes beside it (see :class:`_BoxSpacing`).
     """
     import numpy as np
 
@@ -797,25 +799,20 @@ def _spacing(
     dy = yo[1:] - yo[:-1]
     ok = same & (dy > 1e-9)
     sy = 2.0 * float(np.median(hy)) + _GAP_CROSS
-    gid: Any = None
-    sep_main: Any = None
-    sep_cross: Any = None
-    if sep is not None:
-        gid, sep_main, sep_cross = sep
     if ok.any():
         a, b = order[:-1][ok], order[1:][ok]
         room = hy[a] + hy[b] + _GAP_CROSS
-        if gid is not None:
-            room = room + sep_cross[gid[a], gid[b]]
         sy = max(sy, float((room / dy[ok]).max()))
+    box_sp = _BoxSpacing(boxes, x, y, level, swap) if boxes is not None else None
+    if box_sp is not None:
+        sy = max(sy, box_sp.cross_slope())
     # 2) along: constraints "layer j starts at least req after layer i" (i < j)
     ci: list[Any] = []
     cj: list[Any] = []
     cr: list[Any] = []
     n_levels = len(keys)
     if n_levels > 1:
-        widest = float(sep_cross.max()) if sep_cross is not None and sep_cross.size else 0.0
-        reach = (hy + float(hy.max()) + _GAP_CROSS + widest) / sy
+        reach = (hy + float(hy.max()) + _GAP_CROSS) / sy
         span = float(yo.max() - yo.min()) + 2 * float(reach.max()) + 1.0
         key = lv * span + (yo - yo.min())
         for d in (1, 2, 3):
@@ -833,16 +830,11 @@ def _spacing(
             ii = np.repeat(idx, cnt)
             jj = order[np.arange(total) + np.repeat(lo - np.cumsum(cnt) + cnt, cnt)]
             clear = hy[ii] + hy[jj] + _GAP_CROSS
-            if gid is not None:
-                clear = clear + sep_cross[gid[ii], gid[jj]]
             hit = np.abs(y[ii] - y[jj]) * sy < clear
             ii, jj = ii[hit], jj[hit]
             ci.append(level[ii])
             cj.append(level[jj])
-            gap = hx[ii] + hx[jj] + _GAP_MAIN
-            if gid is not None:
-                gap = gap + sep_main[gid[ii], gid[jj]]
-            cr.append(gap)
+            cr.append(hx[ii] + hx[jj] + _GAP_MAIN)
         if len(src):
             ls, ld = level[src], level[dst]
             lo_l, hi_l = np.minimum(ls, ld), np.maximum(ls, ld)
@@ -850,6 +842,11 @@ def _spacing(
             ci.append(lo_l[sel])
             cj.append(hi_l[sel])
             cr.append((hx[src] + hx[dst] + need)[sel])
+        if box_sp is not None:
+            bi, bj, br = box_sp.main_constraints(sy, keys)
+            ci.append(bi)
+            cj.append(bj)
+            cr.append(br)
     pos = np.zeros(n_levels)
     if n_levels > 1:
         li = np.concatenate(ci) if ci else np.zeros(0, dtype=int)
@@ -871,6 +868,222 @@ def _spacing(
     main = _AxisMap(keys, pos, slope)
     cross = _AxisMap([0.0, 1.0], [0.0, sy], sy)
     return (cross, main) if swap else (main, cross)
+
+
+# -- module boxes: where they go and the room they need ------------------------------------------
+
+_BOX_GAP = 8.0  # least distance between a module box and a sibling box or a node outside it (pt)
+
+
+@dataclass
+class _BoxRoom:
+    """Module boxes as the spacing sees them (pt at scale 1; sides in the picture's order left,
+    bottom, right, top). ``offs[k]`` holds, for each member of box ``k``, the distance from its
+    centre to each side of the box that a box edge can reach through it: its own half size (and
+    the accumulation text under it), then the padding, label row and label growth of every box
+    from its innermost one out to ``k``. A box's side is the extreme over its members of centre
+    plus that distance, which is exactly what :meth:`_Painter.module_rects` draws."""
+
+    ext: Any  # (n, 4) each node's own reach
+    members: list[Any]  # per box: node indexes (nested boxes' too)
+    offs: list[Any]  # per box: (len(members), 4)
+    parent: list[int]  # per box: the box directly around it, -1 for none
+    width: list[float]  # per box: label width its members' spread must give it (0: none)
+
+
+def _box_room(boxes: list[_ModuleBox], ext: Any, xy: Any) -> _BoxRoom:
+    """The reach of every box member (see :class:`_BoxRoom`), innermost boxes first.
+
+    A label wider than a box's content is met in one of two ways. When the members are spread
+    along x, the spacing stretches them (``width``) so the content is at least as wide as the
+    label. When they all share one x (a box that is a single column), the box grows by the same
+    amount on both sides, as :meth:`_Painter.module_rects` grows it, and that growth is part of
+    the members' reach."""
+    import numpy as np
+
+    nb = len(boxes)
+    inner = np.full(len(ext), -1)
+    for k, b in enumerate(boxes):  # parents come first: children overwrite them
+        inner[b.members] = k
+    members: list[Any] = [None] * nb
+    offs: list[Any] = [None] * nb
+    width = [0.0] * nb
+    for k in reversed(range(nb)):
+        b = boxes[k]
+        own = np.flatnonzero(inner == k)
+        mem = [own] + [members[c] for c in b.children]
+        off = [ext[own]] + [offs[c] for c in b.children]
+        m = np.concatenate(mem).astype(int)
+        o = np.concatenate(off, axis=0) + np.array([b.pad, b.pad, b.pad, b.pad + b.top])
+        label_w = _MEASURE.width(b.label, _FONT["module"]) + 10.0
+        xs = xy[m, 0]
+        if float(np.ptp(xs)) > 1e-9:
+            width[k] = label_w
+        else:
+            half_w = float(max(o[:, 0].max(), o[:, 2].max()))
+            grow = max(0.0, label_w / 2 - half_w)
+            o[:, 0] += grow
+            o[:, 2] += grow
+        srt = np.argsort(m, kind="stable")
+        members[k], offs[k] = m[srt], o[srt]
+    return _BoxRoom(ext, members, offs, [b.parent for b in boxes], width)
+
+
+class _BoxSpacing:
+    """The spacing constraints that keep module boxes apart (for :func:`_spacing`).
+
+    The boxes and the nodes directly inside one box (or in none) are the *items* of that box's
+    group (the top level is a group too); boxes are kept apart from the other items of their
+    group, which keeps them apart from everything outside them: a node of another group lies in a
+    box of this group, or in none, and nested boxes lie inside their parents. Two items are
+    separated either along the main axis (all of one's layers before all of the other's) or
+    across it (all of one's slots below all of the other's), in layout units;
+    :func:`_legalize_boxes` made sure one holds. Across, the slot spacing is raised until the
+    boxes clear each other; along, each layer pair gets a constraint like those between nodes.
+    Coordinates here are the spacing's: ``u`` along the main axis, ``v`` across it.
+    """
+
+    def __init__(self, room: _BoxRoom, u: Any, v: Any, level: Any, swap: bool) -> None:
+        import numpy as np
+
+        self.u, self.v, self.level = u, v, level
+        perm = [1, 0, 3, 2] if swap else [0, 1, 2, 3]  # -> (main lo, cross lo, main hi, cross hi)
+        self.ext = np.asarray(room.ext, dtype=float)[:, perm]
+        self.members = room.members
+        self.offs = [o[:, perm] for o in room.offs]
+        self.swap = swap
+        inner = np.full(len(u), -1)
+        for k in range(len(room.members)):  # parents come first
+            inner[room.members[k]] = k
+        kids: dict[int, list[int]] = {}
+        for k, p in enumerate(room.parent):
+            kids.setdefault(p, []).append(k)
+        # groups: (box ids of the group's boxes, bare node ids)
+        self.groups = [(ks, np.flatnonzero(inner == g)) for g, ks in sorted(kids.items())]
+        self.width = room.width
+        self.eps = 1e-9
+        self.urange = [(float(u[m].min()), float(u[m].max())) for m in room.members]
+        self.vrange = [(float(v[m].min()), float(v[m].max())) for m in room.members]
+
+    @staticmethod
+    def _extremes(coord: Any, val: Any) -> tuple[Any, Any]:
+        """Distinct coordinates and the largest value at each."""
+        import numpy as np
+
+        c, inv = np.unique(np.round(coord, 9), return_inverse=True)
+        out = np.full(len(c), -np.inf)
+        np.maximum.at(out, inv.reshape(-1), val)
+        return c, out
+
+    def _cross_bound(self, cl: Any, ol: Any, cu: Any, ou: Any) -> float:
+        """Least slot spacing that puts the upper item's lower side ``_BOX_GAP`` above the lower
+        item's upper side (distinct slots and reaches of each)."""
+        d = cu[None, :] - cl[:, None]
+        return float(((ol[:, None] + ou[None, :] + _BOX_GAP) / d).max())
+
+    def cross_slope(self) -> float:
+        u, v, eps = self.u, self.v, self.eps
+        sy = 0.0
+        for ks, bare in self.groups:
+            for a, k in enumerate(ks):
+                m, o = self.members[k], self.offs[k]
+                (u0, u1), (v0, v1) = self.urange[k], self.vrange[k]
+                top_c, top_o = self._extremes(v[m], o[:, 3])
+                bot_c, bot_o = self._extremes(v[m], o[:, 1])
+                # nodes of the group in the box's layers: above or below it
+                if len(bare):
+                    near = bare[(u[bare] >= u0 - eps) & (u[bare] <= u1 + eps)]
+                    up = near[v[near] > v1 + eps]
+                    if len(up):
+                        sy = max(sy, self._cross_bound(top_c, top_o, v[up], self.ext[up, 1]))
+                    down = near[v[near] < v0 - eps]
+                    if len(down):
+                        sy = max(sy, self._cross_bound(v[down], self.ext[down, 3], bot_c, bot_o))
+                for k2 in ks[a + 1:]:
+                    (w0, w1), (x0, x1) = self.urange[k2], self.vrange[k2]
+                    if w0 > u1 + eps or u0 > w1 + eps:
+                        continue  # apart along the main axis
+                    m2, o2 = self.members[k2], self.offs[k2]
+                    if x0 > v1 + eps:
+                        sy = max(sy, self._cross_bound(
+                            top_c, top_o, *self._extremes(v[m2], o2[:, 1])))
+                    elif v0 > x1 + eps:
+                        sy = max(sy, self._cross_bound(
+                            *self._extremes(v[m2], o2[:, 3]), bot_c, bot_o))
+                if self.swap and self.width[k] > 0:
+                    # the label runs across: the spread of the box's slots must hold it
+                    need = self.width[k] - bot_o[0] - top_o[-1]
+                    if need > 0:
+                        sy = max(sy, need / (top_c[-1] - bot_c[0]))
+        return sy
+
+    def _cross_extent(self, k: int, sy: float) -> tuple[float, float]:
+        m, o = self.members[k], self.offs[k]
+        c = self.v[m] * sy
+        return float((c - o[:, 1]).min()), float((c + o[:, 3]).max())
+
+    def main_constraints(self, sy: float, keys: Any) -> tuple[Any, Any, Any]:
+        """Constraints ``pos[i] + req <= pos[j]`` between layers (``i < j``) that keep the boxes
+        of a group clear of the group's other items along the main axis; those that the least
+        layer step already meets are left out."""
+        import numpy as np
+
+        u, v, level, eps = self.u, self.v, self.level, self.eps
+        ci: list[Any] = []
+        cj: list[Any] = []
+        cr: list[Any] = []
+        per_level: dict[int, tuple[Any, Any, Any]] = {}
+
+        def levels(k: int) -> tuple[Any, Any, Any]:
+            if k not in per_level:
+                m, o = self.members[k], self.offs[k]
+                lv, lo = self._extremes(level[m], o[:, 0])
+                _, hi = self._extremes(level[m], o[:, 2])
+                per_level[k] = (lv.astype(int), lo, hi)
+            return per_level[k]
+
+        def add(li: Any, lj: Any, req: Any) -> None:
+            li, lj, req = (np.atleast_1d(t) for t in np.broadcast_arrays(li, lj, req))
+            keep = (keys[lj] - keys[li]) * _BASE_STEP < req  # the least step does not do it
+            ci.append(li[keep].ravel())
+            cj.append(lj[keep].ravel())
+            cr.append(req[keep].ravel())
+
+        ext = self.ext
+        for ks, bare in self.groups:
+            ext_c = {k: self._cross_extent(k, sy) for k in ks}
+            for a, k in enumerate(ks):
+                lvk, lok, hik = levels(k)
+                (u0, u1) = self.urange[k]
+                c0, c1 = ext_c[k]
+                if len(bare):
+                    bc0 = v[bare] * sy - ext[bare, 1]
+                    bc1 = v[bare] * sy + ext[bare, 3]
+                    across = (bc1 + _BOX_GAP > c0) & (c1 + _BOX_GAP > bc0)
+                    before = bare[across & (u[bare] < u0 - eps)]
+                    after = bare[across & (u[bare] > u1 + eps)]
+                    if len(before):
+                        add(level[before][:, None], lvk[None, :],
+                            ext[before, 2][:, None] + lok[None, :] + _BOX_GAP)
+                    if len(after):
+                        add(lvk[:, None], level[after][None, :],
+                            hik[:, None] + ext[after, 0][None, :] + _BOX_GAP)
+                for k2 in ks[a + 1:]:
+                    d0, d1 = ext_c[k2]
+                    if not (d1 + _BOX_GAP > c0 and c1 + _BOX_GAP > d0):
+                        continue
+                    (w0, w1) = self.urange[k2]
+                    lv2, lo2, hi2 = levels(k2)
+                    if u1 < w0 - eps:
+                        add(lvk[:, None], lv2[None, :], hik[:, None] + lo2[None, :] + _BOX_GAP)
+                    elif w1 < u0 - eps:
+                        add(lv2[:, None], lvk[None, :], hi2[:, None] + lok[None, :] + _BOX_GAP)
+                if not self.swap and self.width[k] > 0 and len(lvk) > 1:
+                    # the label runs along: the spread of the box's layers must hold it
+                    add(lvk[0], lvk[-1], self.width[k] - lok[0] - hik[-1])
+        if not ci:
+            return np.zeros(0, dtype=int), np.zeros(0, dtype=int), np.zeros(0)
+        return np.concatenate(ci), np.concatenate(cj), np.concatenate(cr)
 
 
 # -- geometry ----------------------------------------------------------------------------------
@@ -938,7 +1151,8 @@ def _positions(graph: Graph, layout: Any, direction: str | None = None
 
 @dataclass
 class _ModuleBox:
-    """A labelled box around the nodes that ran inside one ``nn.Module`` call."""
+    """A labelled box around the nodes that ran inside one ``nn.Module`` call (or one run of
+    consecutive calls of the same module)."""
 
     path: str
     label: str  # "layers.0: Linear"
@@ -947,93 +1161,240 @@ class _ModuleBox:
     depth: int  # 0 for the outermost boxes drawn
     pad: float = 6.0  # pt at scale 1 around the members (and the child boxes)
     top: float = 0.0  # pt at scale 1 above that for the label row
+    call: int = 1  # which run of calls of the module: 2 for a ReLU module used a second time
+    parent: int = -1  # index of the box directly around it, -1 for none
+
+    @property
+    def gid(self) -> str:
+        """``graphanim-module-<path>``; ``-call2``, ``-call3``, ... for later calls."""
+        return f"graphanim-module-{self.path}" + (f"-call{self.call}" if self.call > 1 else "")
 
 
-def _node_modules(graph: Graph) -> dict[str, str]:
-    """Node id -> the innermost module path it belongs to: an op, the module it ran in; a value,
-    the module of the op that computed it; a parameter, the module that owns it
-    (``layers.0.weight`` -> ``layers.0``); a constant, the module of its consumers when they
-    all ran in the same one."""
+_BoxKey = tuple[str, int]  # (module path, call number)
+
+
+def _box_chains(graph: Graph) -> dict[str, tuple[_BoxKey, ...]]:
+    """Node id -> the module calls it belongs to, outermost first, each ``(path, call)``.
+
+    A *call* of a module is a maximal run of consecutive ops (in forward order, ``graph.ops``)
+    that ran inside it or its submodules, as in :func:`graphanim.modules.collapse`: a module
+    called twice with other work in between (a block's one ``ReLU``) has two calls, and the
+    bounding box of both would hold that work. An op belongs to the calls of its module and its
+    ancestors (a collapsed module, drawn as one op, to its parent's); a value to its op's; a
+    parameter to the innermost call that holds all the ops reading it, among the calls of the
+    module that owns it and its ancestors (a weight tied across modules sits outside both); a
+    constant to the calls of the ops reading it when they all ran in the same one."""
     mods = getattr(graph, "modules", None) or {}
-    where: dict[str, str] = {}
+    chains: dict[str, tuple[_BoxKey, ...]] = {}
     if not mods:
-        return where
+        return chains
+    runs: dict[str, int] = {}
+    prev: set[str] = set()
     for op in graph.nodes:
-        if op.kind == "op":
-            path = op.attrs.get("module")
-            if isinstance(path, str) and op.attrs.get("collapsed"):
-                # a collapsed module is drawn as one node: it sits in its parent's box
-                parts = path.split(".")
-                path = next((".".join(parts[:k]) for k in range(len(parts) - 1, 0, -1)
-                             if ".".join(parts[:k]) in mods), None)
-            if isinstance(path, str) and path in mods:
-                where[op.id] = path
-    ops = {n.id for n in graph.nodes if n.kind == "op"}
+        if op.kind != "op":
+            continue
+        path = op.attrs.get("module")
+        if isinstance(path, str) and op.attrs.get("collapsed"):
+            # a collapsed module is drawn as one node: it sits in its parent's box
+            parts = path.split(".")
+            path = next((".".join(parts[:k]) for k in range(len(parts) - 1, 0, -1)
+                         if ".".join(parts[:k]) in mods), None)
+        prefixes: list[str] = []
+        if isinstance(path, str) and path in mods:
+            parts = path.split(".")
+            prefixes = [p for p in (".".join(parts[:k]) for k in range(1, len(parts) + 1))
+                        if p and p in mods]
+        for p in prefixes:
+            if p not in prev:
+                runs[p] = runs.get(p, 0) + 1
+        prev = set(prefixes)
+        if prefixes:
+            chains[op.id] = tuple((p, runs[p]) for p in prefixes)
+    kinds = {n.id: n.kind for n in graph.nodes}
     for e in graph.edges:
-        if e.src in ops and e.src in where and e.dst not in where:
-            where[e.dst] = where[e.src]  # op -> its output value
+        if kinds[e.src] == "op" and e.src in chains and e.dst not in chains:
+            chains[e.dst] = chains[e.src]  # op -> its output value
+    input_ids = {v.id for v in graph.inputs.values()}
     for n in graph.nodes:
-        if n.kind == "op" or n.id in where:
+        if n.kind == "op" or n.id in chains:
+            continue
+        readers = [chains.get(d.id, ()) for d in graph.successors(n.id)]
+        if not readers:
             continue
         if n.attrs.get("parameter") and "." in n.name:
-            owner = n.name.rsplit(".", 1)[0]
-            if owner in mods:
-                where[n.id] = owner
-                continue
-        if n.kind == "constant" and all(n is not v for v in graph.inputs.values()):
-            users = {where.get(d.id) for d in graph.successors(n.id)}
-            if len(users) == 1:
-                (only,) = users
-                if only is not None:
-                    where[n.id] = only
-    return where
+            owner = n.name.rsplit(".", 1)[0]  # need not have run (out_proj in attention)
+            common = readers[0]
+            for r in readers[1:]:
+                k = 0
+                while k < min(len(common), len(r)) and common[k] == r[k]:
+                    k += 1
+                common = common[:k]
+            while common and not (owner == common[-1][0] or owner.startswith(common[-1][0] + ".")):
+                common = common[:-1]
+            if common:
+                chains[n.id] = common
+        elif n.kind == "constant" and n.id not in input_ids:
+            if readers[0] and all(r == readers[0] for r in readers):
+                chains[n.id] = readers[0]
+    return chains
 
 
 def _module_boxes(graph: Graph, index: Mapping[str, int]) -> list[_ModuleBox]:
-    """The module boxes to draw, parents before children (the module tree order). The root
-    module (path ``""``, when ``func`` itself is a module) holds everything and gets no box."""
+    """The module boxes to draw, one per module call (:func:`_box_chains`), parents before
+    children. The root module (path ``""``, when ``func`` itself is a module) holds everything
+    and gets no box."""
     mods = getattr(graph, "modules", None) or {}
-    where = _node_modules(graph)
-    if not where:
+    chains = _box_chains(graph)
+    if not chains:
         return []
-    members: dict[str, list[int]] = {}
-    for nid, path in where.items():
-        parts = path.split(".")
-        for k in range(1, len(parts) + 1):
-            prefix = ".".join(parts[:k])
-            if prefix in mods:
-                members.setdefault(prefix, []).append(index[nid])
-    paths = [p for p in mods if p and p in members]
-    parent: dict[str, str | None] = {}
-    for path in paths:
-        parts = path.split(".")
-        parent[path] = next((".".join(parts[:k]) for k in range(len(parts) - 1, 0, -1)
-                             if ".".join(parts[:k]) in members), None)
-    label = {p: f"{plain_text(p)}: {plain_text(mods[p])}" for p in paths}
+    members: dict[_BoxKey, list[int]] = {}
+    parent: dict[_BoxKey, _BoxKey | None] = {}
+    for n in graph.nodes:  # keys in order of first appearance: a parent before its children
+        chain = chains.get(n.id, ())
+        for k, key in enumerate(chain):
+            members.setdefault(key, []).append(index[n.id])
+            parent.setdefault(key, chain[k - 1] if k else None)
+    keys = list(members)
+    label = {key: f"{plain_text(key[0])}: {plain_text(mods[key[0]])}" for key in keys}
     # a box holding exactly what its only child box holds (a model whose forward calls one
     # Sequential) would be drawn as two nested frames around the same nodes: keep the inner one
     # and give it both names
-    for path in paths:
-        kids = [c for c in paths if parent[c] == path]
-        if len(kids) == 1 and set(members[kids[0]]) == set(members[path]):
-            label[kids[0]] = f"{label[path]} › {label[kids[0]]}"
-            for c in paths:
-                if parent[c] == path:
-                    parent[c] = parent[path]
-            parent[path] = ""  # dropped
+    dropped: set[_BoxKey] = set()
+    for key in keys:
+        kids = [c for c in keys if parent[c] == key]
+        if len(kids) == 1 and set(members[kids[0]]) == set(members[key]):
+            label[kids[0]] = f"{label[key]} › {label[kids[0]]}"
+            parent[kids[0]] = parent[key]
+            dropped.add(key)
     boxes: list[_ModuleBox] = []
-    pos: dict[str, int] = {}
-    for path in paths:
-        up = parent[path]
-        if up == "":
+    pos: dict[_BoxKey, int] = {}
+    for key in keys:
+        if key in dropped:
             continue
+        up = parent[key]
         depth = 0 if up is None else boxes[pos[up]].depth + 1
-        pos[path] = len(boxes)
-        boxes.append(_ModuleBox(path, label[path], sorted(members[path]), [], depth,
-                                top=_line_height(_FONT["module"]) + 4.0))
+        pos[key] = len(boxes)
+        boxes.append(_ModuleBox(key[0], label[key], sorted(members[key]), [], depth,
+                                top=_line_height(_FONT["module"]) + 4.0, call=key[1],
+                                parent=-1 if up is None else pos[up]))
         if up is not None:
-            boxes[pos[up]].children.append(pos[path])
+            boxes[pos[up]].children.append(pos[key])
     return boxes
+
+
+def _legalize_boxes(xy: Any, boxes: list[_ModuleBox], src: Any, dst: Any) -> Any:
+    """Layout positions (a copy) where no module box, as the bounding box of its members in
+    layout units, holds a node of its group or meets a sibling box (see :class:`_BoxSpacing` for
+    the groups): then the spacing can keep every box clear of what lies outside it.
+
+    The layout does not know the modules, so a node can sit among the members of a box it does
+    not belong to: the loss's ``target`` in the column of the network's last output, an input
+    between the weight and the bias docked around it. Such a node moves out of the box's layers
+    to a column of its own just past the box's last layer or just before its first one, the
+    nearer of the two that keeps all its edges pointing the same way along the main axis. When
+    neither does (the node reads from the box and feeds it), it moves across, to the slot just
+    above or below the box, and everything beyond that slot moves at least a slot further. Two
+    sibling boxes that still meet (their layer and slot ranges cross without either holding a
+    node of the other) are parted the same way: the one with fewer members moves across, past
+    the other. A node's move keeps every separation already made (whatever lies beyond the new
+    slot moves with it), so those steps end; the loop is capped all the same, since parting two
+    boxes can put the moved one on a third box that spans the new slot.
+    """
+    import numpy as np
+
+    xy = np.array(xy, dtype=float).reshape(-1, 2)
+    n, nb = len(xy), len(boxes)
+    if not nb:
+        return xy
+    axis = _main_axis(xy, src, dst)
+    u, v = xy[:, axis], xy[:, 1 - axis]  # views: writing them moves the nodes
+    inner = np.full(n, -1)
+    for k, b in enumerate(boxes):
+        inner[b.members] = k
+    mem = [np.asarray(b.members, dtype=int) for b in boxes]
+    kids: dict[int, list[int]] = {}
+    for k, b in enumerate(boxes):
+        kids.setdefault(b.parent, []).append(k)
+    # deepest groups first, the top level last
+    order = sorted(kids, key=lambda g: (-(boxes[g].depth if g >= 0 else -1), g))
+    bare = {g: np.flatnonzero(inner == g) for g in order}
+    nbrs: list[list[int]] = [[] for _ in range(n)]
+    for s, d in zip(np.asarray(src).tolist(), np.asarray(dst).tolist()):
+        nbrs[s].append(d)
+        nbrs[d].append(s)
+    eps = 1e-9
+
+    def violation() -> tuple[Any, ...] | None:
+        for g in order:
+            ks = kids[g]
+            r = np.array([[u[m].min(), v[m].min(), u[m].max(), v[m].max()]
+                          for m in (mem[k] for k in ks)])
+            nodes = bare[g]
+            if len(nodes):
+                pu, pv = u[nodes][None, :], v[nodes][None, :]
+                hit = ((pu >= r[:, 0:1] - eps) & (pu <= r[:, 2:3] + eps)
+                       & (pv >= r[:, 1:2] - eps) & (pv <= r[:, 3:4] + eps))
+                if hit.any():
+                    bi, ni = np.argwhere(hit)[0]
+                    return ("node", int(nodes[ni]), r[bi])
+            if len(ks) > 1:
+                meet = ((r[:, None, 0] <= r[None, :, 2] + eps)
+                        & (r[None, :, 0] <= r[:, None, 2] + eps)
+                        & (r[:, None, 1] <= r[None, :, 3] + eps)
+                        & (r[None, :, 1] <= r[:, None, 3] + eps))
+                meet = np.triu(meet, 1)
+                if meet.any():
+                    a, b = np.argwhere(meet)[0]
+                    return ("boxes", ks[a], ks[b], r[a], r[b])
+        return None
+
+    def shift_beyond(edge: float, up: bool, amount: float, keep: Any) -> None:
+        """Move every node past ``edge`` (above it if ``up``), except ``keep``, by ``amount``."""
+        sel = v > edge + eps if up else v < edge - eps
+        sel[keep] = False
+        v[sel] += amount if up else -amount
+
+    for _ in range(4 * (n + nb) + 8):
+        hit = violation()
+        if hit is None:
+            break
+        if hit[0] == "node":
+            i, (u0, v0, u1, v1) = hit[1], hit[2]
+            w = u[nbrs[i]]
+            others = np.delete(u, i)
+            best: float | None = None
+            if not np.any(np.abs(w - u[i]) <= eps):
+                if np.all((w < u[i]) | (w > u1 + eps)):  # past the box's last layer
+                    later = others[others > u1 + eps]
+                    best = u1 + (min(1.0, float(later.min() - u1) / 2) if len(later) else 1.0)
+                if np.all((w > u[i]) | (w < u0 - eps)):  # before its first layer
+                    earlier = others[others < u0 - eps]
+                    t = u0 - (min(1.0, float(u0 - earlier.max()) / 2) if len(earlier) else 1.0)
+                    if best is None or abs(t - u[i]) < abs(best - u[i]):
+                        best = t
+            if best is not None:
+                u[i] = best
+                continue
+            up = v1 + 1 - v[i] <= v[i] - v0 + 1
+            edge = v1 if up else v0
+            sign = 1.0 if up else -1.0
+            mates = np.flatnonzero((np.abs(u - u[i]) <= eps) & (sign * (v - edge) > eps))
+            mates = mates[mates != i]
+            # one slot between the node and its layer's next node beyond it
+            room = max(1.0, 2.0 - float(np.abs(v[mates] - edge).min())) if len(mates) else 1.0
+            shift_beyond(edge, up, room, i)
+            v[i] = edge + sign
+        else:
+            _, a, b, ra, rb = hit
+            if len(mem[b]) > len(mem[a]):
+                a, b, ra, rb = b, a, rb, ra
+            s = mem[b]  # the smaller box moves across the other
+            lo, hi = float(v[s].min()), float(v[s].max())
+            up = ra[3] + 1 - lo <= hi - (ra[1] - 1)
+            edge = ra[3] if up else ra[1]
+            shift_beyond(edge, up, hi - lo + 2.0, s)
+            v[s] += (edge + 1 - lo) if up else (edge - 1 - hi)
+    return xy
 
 
 def _measure_layout(
@@ -1092,31 +1453,26 @@ def _measure_layout(
     boxes = _module_boxes(graph, index) if modules else []
     pad = np.zeros((len(ids), 4))
     pad[:, 1] = extra
-    sep = None
-    if boxes:
-        # nodes of different modules need room between them for the padding and label rows of
-        # the boxes that hold one of them but not the other
-        chains: dict[frozenset[int], int] = {}
-        inside: list[set[int]] = [set() for _ in ids]
-        for k, b in enumerate(boxes):
-            for i in b.members:
-                inside[i].add(k)
-                pad[i] += (b.pad, b.pad, b.pad, b.pad + b.top)
-        gid = np.array([chains.setdefault(frozenset(s), len(chains)) for s in inside], dtype=int)
-        keys = list(chains)
-        room = np.zeros((len(keys), len(keys)))
-        for p_, ka in enumerate(keys):
-            for q_, kb in enumerate(keys):
-                diff = ka ^ kb
-                if diff:
-                    room[p_, q_] = sum(boxes[k].pad + boxes[k].top for k in diff) + 4.0
-        sep = (gid, room, room)
-        if len(src):
-            need = need + room[gid[src], gid[dst]]
     # the accumulation text hangs under its box: count it in the box for spacing
     half_sp = half.copy()
     half_sp[:, 1] += extra / 2
-    mx, my = _spacing(xy, half_sp, src, dst, need, sep)
+    room: _BoxRoom | None = None
+    if boxes:
+        xy = _legalize_boxes(xy, boxes, src, dst)
+        ext = np.column_stack([half[:, 0], half[:, 1] + extra, half[:, 0], half[:, 1]])
+        room = _box_room(boxes, ext, xy)
+        for k, b in enumerate(boxes):
+            if b.depth == 0:  # what the outermost box around a node adds to its reach
+                pad[room.members[k]] = room.offs[k] - half[room.members[k]][:, [0, 1, 0, 1]]
+        if len(src):
+            # an edge that leaves a box gets room for the box's padding on top of its arrow
+            inside = np.zeros((len(ids), len(boxes)), dtype=bool)
+            for k, b in enumerate(boxes):
+                inside[b.members, k] = True
+            tops = np.array([b.pad + b.top for b in boxes])
+            diff = inside[src] != inside[dst]
+            need = need + np.where(diff.any(axis=1), (diff * tops).sum(axis=1) + 4.0, 0.0)
+    mx, my = _spacing(xy, half_sp, src, dst, need, room)
     lay = _Layout(graph, ids, looks, xy, half, src, dst, edge_text, edge_size, mx, my, extra,
                   edge_local=edge_local, edge_local_w=edge_local_w, boxes=boxes, pad=pad)
     if len(ids):
@@ -1487,12 +1843,12 @@ class _Painter:
             patch = PathPatch(MPath(self.to_data(v), c), facecolor=to_rgba(th["module_fill"], 0.7),
                               edgecolor=th["module_edge"], linewidth=0.9 * max(f, 0.3),
                               zorder=0.2 + 0.01 * b.depth, clip_on=False)
-            patch.set_gid(f"graphanim-module-{b.path}")
+            patch.set_gid(b.gid)
             ax.add_artist(patch)
             if self.labels:
                 xy = self.to_data([(x0 + 5.0 * f, y1 - 3.0 * f)])[0]
                 t = self.text(ax, xy, b.label, _FONT["module"], color=th["module_text"],
-                              gid=f"graphanim-module-{b.path}-label", zorder=0.9, va="top")
+                              gid=f"{b.gid}-label", zorder=0.9, va="top")
                 t.set_horizontalalignment("left")
 
     def text(self, ax: Axes, xy: tuple[float, float], s: str, size: float, *, color: str,
@@ -2112,9 +2468,14 @@ def plot(
       boxes nest like the modules (translucent, so deeper boxes are a shade darker). A module
       that only wraps one child module (a model whose forward calls one ``Sequential``) shares
       the child's box, labelled ``model: Model › model.body: Sequential``. A collapsed module
-      sits in its parent's box. The layout does not know the modules: the renderer leaves room
-      between nodes of different modules, but a box is the bounding box of its members, so a
-      node of another module placed among them can end up on it.
+      sits in its parent's box. A module called again after other work (the one ``ReLU`` of a
+      ResNet block) gets a box per call (SVG ids ``graphanim-module-<path>``, then
+      ``...-call2``, ...). Sibling boxes never overlap, and no node outside a box lies on it:
+      the layout does not know the modules, so a node it placed among a box's members (the
+      loss's ``target`` in the column of the network's output) moves to a column of its own
+      just past the box (or, when its edges forbid that, to a slot above or below it), and the
+      spacing keeps each box clear of its siblings and of the nodes beside it, counting its
+      padding and label row.
     - Themes ``"light"`` (white background) and ``"dark"`` use the same hues (lightened where
       needed for contrast); all colours are in :data:`THEMES`. Animations (:class:`Scene`) add:
       the active step yellow with an orange border, finished nodes bordered in the pass colour

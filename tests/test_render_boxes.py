@@ -1,0 +1,273 @@
+"""Module boxes by geometry: sibling boxes never overlap, nested boxes nest, and no node of another
+module lies on a box, on real networks (an MLP with a loss, residual CNN blocks, a Sequential
+inside a Module, a ReLU module called twice), in both directions, plain and with everything."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from torch import nn
+
+from graphanim import TorchGraph, render
+from graphanim.graph import Edge, Graph, Node
+
+
+def _mlp():
+    """README's MLP: Sequential(Linear, Tanh, Linear), mean-squared error against ``target``."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
+
+    def loss_of(x, target):
+        return nn.functional.mse_loss(model(x), target)
+
+    torch.manual_seed(1)
+    return TorchGraph(loss_of, [torch.randn(5, 3), torch.randn(5, 1)])
+
+
+class _Block(nn.Module):
+    """conv -> relu -> conv, plus the block's input (a skip connection)."""
+
+    def __init__(self, shared_relu: bool = False) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(2, 2, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(2, 2, 3, padding=1)
+        self.shared_relu = shared_relu
+
+    def forward(self, x):
+        out = self.conv2(self.relu(self.conv1(x))) + x
+        # torchvision's basic block calls its one ReLU module again after the sum
+        return self.relu(out) if self.shared_relu else out
+
+
+class _ResidualNet(nn.Module):
+    def __init__(self, shared_relu: bool = False) -> None:
+        super().__init__()
+        self.block1 = _Block(shared_relu)
+        self.block2 = _Block(shared_relu)
+
+    def forward(self, x):
+        return self.block2(self.block1(x))
+
+
+def _residual(shared_relu: bool = True):
+    torch.manual_seed(2)
+    net = _ResidualNet(shared_relu)
+    return TorchGraph(lambda x: net(x).pow(2).mean(), [torch.randn(1, 2, 4, 4)])
+
+
+class _Nested(nn.Module):
+    """A Sequential inside a Module, with work of the Module's own between its children."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Linear(3, 4)
+        self.body = nn.Sequential(nn.Linear(4, 4), nn.Tanh(), nn.Linear(4, 4))
+        self.head = nn.Linear(4, 1)
+
+    def forward(self, x):
+        h = torch.relu(self.stem(x))
+        return self.head(self.body(h) + h)
+
+
+def _nested():
+    torch.manual_seed(3)
+    model = _Nested()
+
+    def loss_of(x, target):
+        return nn.functional.mse_loss(model(x), target)
+
+    return TorchGraph(loss_of, [torch.randn(2, 3), torch.randn(2, 1)])
+
+
+NETS = {"mlp": _mlp, "residual": _residual, "nested": _nested}
+
+
+def _box_keys(graph) -> dict[str, list[str]]:
+    """Node id -> the boxes that must hold it, outermost first, worked out here from the record
+    (not by the renderer): a box per module call, ``path`` for the first and ``path-callN`` for
+    the N-th run of consecutive ops in the module; an op in its module's and its ancestors'
+    current calls, a value in its op's, a parameter in its owner's (and its ancestors')."""
+    out: dict[str, list[str]] = {}
+    runs: dict[str, int] = {}
+    prev: list[str] = []
+    for op in graph.ops:
+        path = op.attrs.get("module") or ""
+        parts = path.split(".") if path else []
+        chain = [".".join(parts[:k]) for k in range(1, len(parts) + 1)]
+        chain = [p for p in chain if p in graph.modules]
+        for p in chain:
+            if p not in prev:
+                runs[p] = runs.get(p, 0) + 1
+        prev = chain
+        out[op.id] = [p if runs[p] == 1 else f"{p}-call{runs[p]}" for p in chain]
+    for e in graph.edges:
+        if graph.node(e.src).kind == "op" and e.dst not in out:
+            out[e.dst] = out[e.src]
+    for n in graph.nodes:
+        if n.attrs.get("parameter"):
+            owner = n.name.rsplit(".", 1)[0]
+            reader = out[graph.successors(n.id)[0].id]
+            out[n.id] = [k for k in reader
+                         if owner == _path_of(k) or owner.startswith(_path_of(k) + ".")]
+    return out
+
+
+def _drawn(graph, **kw):
+    """Drawn module boxes {gid suffix: extents} and node shapes {id: extents}, display pixels."""
+    fig = render.plot(graph, **kw)
+    ax = fig.axes[0]
+    boxes = {p.get_gid()[len("graphanim-module-"):]: p.get_path().transformed(ax.transData)
+             .get_extents() for p in ax.patches
+             if (p.get_gid() or "").startswith("graphanim-module-")}
+    (coll,) = [c for c in ax.collections if c.get_gid() == "graphanim-nodes"]
+    nodes = {n.id: p.transformed(ax.transData).get_extents()
+             for n, p in zip(graph.nodes, coll.get_paths())}
+    return boxes, nodes
+
+
+def _apart(a, b, gap=1.0) -> bool:
+    """Rectangles ``a`` and ``b`` are at least ``gap`` pixels apart on some axis."""
+    return (a.x1 + gap <= b.x0 or b.x1 + gap <= a.x0
+            or a.y1 + gap <= b.y0 or b.y1 + gap <= a.y0)
+
+
+def _inside(a, b) -> bool:
+    return b.x0 <= a.x0 and a.x1 <= b.x1 and b.y0 <= a.y0 and a.y1 <= b.y1
+
+
+def _path_of(key: str) -> str:
+    return key.split("-call", 1)[0]
+
+
+def _check(graph, boxes, nodes, *, members=None):
+    """Every box holds its members' shapes, nests inside its parent's box, keeps clear of its
+    siblings, and no other node touches it. ``members``: box key -> node ids (default: from
+    :func:`_box_keys`)."""
+    if members is None:
+        keys = _box_keys(graph)
+        members = {k: {nid for nid, chain in keys.items() if k in chain} for k in boxes}
+    assert boxes
+    problems = []
+    for key, rect in boxes.items():
+        for nid, shape in nodes.items():
+            if nid in members[key]:
+                if not _inside(shape, rect):
+                    problems.append(f"{graph.node(nid).name} ({nid}) sticks out of {key}")
+            elif not _apart(shape, rect):
+                problems.append(f"{graph.node(nid).name} ({nid}) lies on {key}")
+    for a, b in itertools.combinations(boxes, 2):
+        if members[a] <= members[b] or members[b] <= members[a]:
+            inner, outer = (a, b) if members[a] <= members[b] else (b, a)
+            if not _inside(boxes[inner], boxes[outer]):
+                problems.append(f"{inner} is not nested inside {outer}")
+        elif not _apart(boxes[a], boxes[b]):
+            problems.append(f"{a} overlaps {b}")
+    assert problems == []
+
+
+@pytest.mark.parametrize("with_all", [False, True])
+@pytest.mark.parametrize("direction", ["LR", "TB"])
+@pytest.mark.parametrize("name", sorted(NETS))
+def test_module_boxes_keep_apart(name, direction, with_all):
+    g = NETS[name]()
+    boxes, nodes = _drawn(g, with_all=with_all, direction=direction)
+    expected = {"mlp": {"model", "model.0", "model.1", "model.2"},
+                "residual": {"net"} | {f"net.block{i}{s}" for i in (1, 2)
+                                       for s in ("", ".conv1", ".relu", ".conv2", ".relu-call2")},
+                "nested": {"model", "model.stem", "model.body", "model.head"}
+                | {f"model.body.{i}" for i in range(3)}}[name]
+    _check(g, boxes, nodes)
+    assert set(boxes) == expected
+
+
+def test_mlp_target_and_tanh_stay_out_of_the_second_linear():
+    """The README picture: the loss's ``target`` and the Tanh's output record used to lie on the
+    ``model.2: Linear`` box."""
+    g = _mlp()
+    boxes, nodes = _drawn(g, with_all=True)
+    target = next(n.id for n in g.nodes if n.name == "target")
+    tanh_out = next(n.id for n in g.nodes if n.name == "tanh" and n.kind != "op")
+    for key in ("model", "model.2"):
+        assert _apart(nodes[target], boxes[key])
+    assert _apart(nodes[tanh_out], boxes["model.2"])
+    assert _apart(boxes["model.1"], boxes["model.2"])
+
+
+def test_a_module_called_twice_gets_a_box_per_call():
+    """The block's one ReLU module runs twice with the second conv between: one box per call
+    (the bounding box of both would hold the second conv's box), each holding its relu op and
+    result; with a ReLU module per call the boxes are the same, named after each module."""
+    shared = _residual(shared_relu=True)
+    boxes, nodes = _drawn(shared, with_all=True)
+    keys = _box_keys(shared)
+    for i in (1, 2):
+        for key in (f"net.block{i}.relu", f"net.block{i}.relu-call2"):
+            held = [shared.node(nid) for nid, chain in keys.items() if chain[-1:] == [key]]
+            assert sorted(n.kind for n in held) == ["op", "value"]
+            assert all(_inside(nodes[n.id], boxes[key]) for n in held)
+    _check(shared, boxes, nodes)
+    plain = _residual(shared_relu=False)
+    boxes, nodes = _drawn(plain, with_all=True)
+    assert not any("-call" in key for key in boxes)
+    _check(plain, boxes, nodes)
+
+
+def test_module_pictures_are_deterministic():
+    assert render.to_png_bytes(_residual(), with_all=True) == render.to_png_bytes(
+        _residual(), with_all=True)
+
+
+# -- hand-built graphs and positions: the moves that clear a box ---------------------------------
+
+
+def _hand(nodes, edges, modules):
+    """nodes: (name, kind, module or None); ids n0, n1, ...; edges: (src, dst) by index."""
+    ns = []
+    for i, (name, kind, module) in enumerate(nodes):
+        attrs = {"module": module} if kind == "op" and module else {}
+        if kind == "parameter":
+            kind, attrs = "input", {"parameter": True}
+        value = None if kind == "op" else torch.tensor(1.0, dtype=torch.float64)
+        ns.append(Node(f"n{i}", name, name, kind, value=value, op=name if kind == "op" else None,
+                       attrs=attrs))
+    seen: dict[int, int] = {}
+    es = []
+    for s, d in edges:
+        es.append(Edge(f"n{s}", f"n{d}", None, seen.get(d, 0)))
+        seen[d] = seen.get(d, 0) + 1
+    g = Graph(ns, es, inputs=[n.id for n in ns if n.kind == "input"],
+              outputs=[n.id for n in ns if n.kind == "output"],
+              parameters=[n.id for n in ns if n.attrs.get("parameter")])
+    g.modules = modules
+    return g
+
+
+def test_a_node_that_reads_from_and_feeds_a_box_moves_across_it():
+    """The op ``r`` and its value, outside module ``m``, sit in the box's row between its
+    parameter and its op; they read from layer 0 and feed the box, so they cannot leave its
+    layers: they move to a slot of their own above or below the box."""
+    g = _hand([("x", "input", None), ("m.w", "parameter", None), ("r", "op", None),
+               ("rv", "value", None), ("mul", "op", "m"), ("y", "output", None)],
+              [(0, 2), (2, 3), (3, 4), (1, 4), (4, 5)], {"m": "Scale"})
+    pos = {"n0": (0.0, 0.0), "n1": (0.0, 2.0), "n2": (1.0, 2.0), "n3": (2.0, 2.0),
+           "n4": (3.0, 2.0), "n5": (4.0, 2.0)}
+    for with_all in (False, True):
+        boxes, nodes = _drawn(g, with_all=with_all, layout=pos)
+        assert set(boxes) == {"m"}
+        _check(g, boxes, nodes)
+
+
+def test_crossing_sibling_boxes_are_parted():
+    """Box ``a`` spans a row, box ``b`` a column through it, neither holding a node of the other:
+    the smaller one moves across the other."""
+    g = _hand([("x", "input", None), ("y", "input", None), ("fa", "op", "a"),
+               ("va", "output", None), ("fb", "op", "b"), ("vb", "output", None)],
+              [(0, 2), (2, 3), (1, 4), (4, 5)], {"a": "A", "b": "B"})
+    pos = {"n0": (-1.0, 1.0), "n1": (0.0, 0.0), "n2": (0.0, 1.0), "n3": (3.0, 1.0),
+           "n4": (1.0, 0.0), "n5": (2.0, 2.0)}
+    boxes, nodes = _drawn(g, layout=pos)
+    assert set(boxes) == {"a", "b"}
+    _check(g, boxes, nodes)
