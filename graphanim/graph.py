@@ -50,33 +50,34 @@ class Packer:
         self.store: list[Any] = []  # shared by every packed holder; filled by finish()
         self.columns: dict[Any, int] = {}  # dtype -> column
         self.groups: list[list[Any]] = []  # column -> tensors in position order
-        self.codes: dict[int, tuple[int, Any]] = {}  # id(tensor) -> (code, tensor)
+        self.codes: dict[int, int] = {}  # id(tensor) -> code (groups hold the tensors alive)
 
     def add(self, t: Any) -> Any:
-        """The code for ``t`` if it can be packed (a 0-dim CPU tensor), else ``t`` itself."""
+        """The code for ``t`` if it can be packed (a 0-dim CPU tensor), else ``t`` (detached)."""
         if t is None:
             return None
         hit = self.codes.get(id(t))
         if hit is not None:
-            return hit[0]
+            return hit
         if not t.is_cpu or t.dim() != 0:
-            return t
+            return t.detach() if t.requires_grad else t
         col = self.columns.get(t.dtype)
         if col is None:
             if len(self.columns) == 16:
-                return t
+                return t.detach() if t.requires_grad else t
             col = self.columns[t.dtype] = len(self.groups)
             self.groups.append([])
         group = self.groups[col]
         code = len(group) << 4 | col
         group.append(t)
-        self.codes[id(t)] = (code, t)  # holding t keeps its id unique until finish()
+        self.codes[id(t)] = code  # the group holds t: its id stays unique until finish()
         return code
 
     def finish(self) -> None:
         import torch
 
-        self.store[:] = [torch.stack(group) for group in self.groups]
+        with torch.no_grad():  # values may still be the tensors autograd recorded
+            self.store[:] = [torch.stack(group) for group in self.groups]
         self.groups = []
         self.codes = {}
 

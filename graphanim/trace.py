@@ -198,10 +198,10 @@ class _Call:
         op: str,
         label: str,
         operands: list[tuple[str, Any]],
-        outputs: list[Key],
+        outputs: Sequence[Key],
         attrs: dict[str, Any],
         module: Any = None,
-        tensors: list[torch.Tensor] | None = None,
+        tensors: Sequence[torch.Tensor] = (),
     ) -> None:
         self.op = op
         self.label = label
@@ -210,9 +210,9 @@ class _Call:
         self.attrs = attrs
         self.module = module  # the innermost nn.Module running, if any
         self.seq = 0
-        self.internal: list[Any] = []  # autograd nodes this op created
-        self.saved: list[Key] = []  # values its backward reads (saved tensors)
-        self.tensors = tensors or []  # the output tensors, until backward ran
+        self.internal: Sequence[Any] = ()  # autograd nodes this op created (a list once known)
+        self.saved: Sequence[Key] = ()  # values its backward reads (saved tensors)
+        self.tensors: Sequence[torch.Tensor] = tensors  # the output tensors, until backward ran
 
 
 class _Recorder:
@@ -264,19 +264,19 @@ class _Recorder:
         return k
 
     def snap(self, t: torch.Tensor, k: Key) -> torch.Tensor:
-        """The value of the computed tensor ``t``, kept as a detached alias while ``func`` runs.
+        """The value of the computed tensor ``t``: ``t`` itself while ``func`` runs.
 
         Copying every value as it is computed costs time, and copying every activation of a
-        network would double its memory. Values are kept as aliases instead and copied only
+        network would double its memory. Values are kept as they are instead and copied only
         when an in-place op is about to change them (``protect``); a change graphanim could not
-        see is caught by the version counter. When ``func`` has returned, ``settle`` copies the
-        small ones (scalars are copied into the graph's packed store when it is built).
+        see is caught by the version counter. When ``func`` has returned, ``settle`` detaches
+        them and copies the small ones (scalars are copied into the graph's packed store when it
+        is built).
         """
-        alias = t.detach()
-        self.versions[k] = alias._version
+        self.versions[k] = t._version
         if self.aliases is not None:
-            self._index_alias(alias, k)
-        return alias
+            self._index_alias(t, k)
+        return t
 
     def _index_alias(self, alias: torch.Tensor, k: Key) -> None:
         try:
@@ -299,7 +299,7 @@ class _Recorder:
             return
         for k in self.aliases.pop(where, ()):
             if self.versions.pop(k, None) is not None:
-                self.snapshots[k] = self.snapshots[k].clone()
+                self.snapshots[k] = self.snapshots[k].detach().clone()
 
     def changed_behind_our_back(self) -> list[Key]:
         """Aliased values whose memory changed after they were recorded, by an unseen write."""
@@ -307,16 +307,19 @@ class _Recorder:
         return [k for k, v in self.versions.items() if snapshots[k]._version != v]
 
     def settle(self) -> None:
-        """Copy the small aliased values, so that nothing the caller does later changes them.
+        """Detach the values kept as they were, and copy the small ones, so that nothing the
+        caller does later changes them.
 
         Big values (more than ``ALIAS_NUMEL`` elements) stay aliases; 0-dim CPU values are
-        copied into the packed store when the graph is built.
+        copied into the packed store when the graph is built (``Packer`` detaches them).
         """
         snapshots = self.snapshots
         for k in self.versions:
             t = snapshots[k]
-            if t.numel() <= ALIAS_NUMEL and (t.dim() or not t.is_cpu):
-                snapshots[k] = t.clone()
+            if t.numel() > ALIAS_NUMEL:
+                snapshots[k] = t.detach()
+            elif t.dim() or not t.is_cpu:
+                snapshots[k] = t.detach().clone()
         self.versions = {}
         self.aliases = None
 
@@ -377,20 +380,19 @@ class _Recorder:
             snapshots = self.snapshots
             if k in snapshots and any(k == o[1] for o in operands):
                 return out  # the op returned an input unchanged (x.contiguous(), x.float())
-            alias = out.detach()
-            snapshots[k] = alias
-            self.versions[k] = alias._version
+            snapshots[k] = out  # detached (or copied) by settle() when func has returned
+            self.versions[k] = out._version
             if self.aliases is not None:
-                self._index_alias(alias, k)
+                self._index_alias(out, k)
             self.calls.append(
                 _Call(
                     op,
                     op_label(op, attrs) if attrs else _LABELS[op],
                     operands,
-                    [k],
+                    (k,),
                     attrs,
                     self.module_stack[-1] if self.module_stack else None,
-                    [out],
+                    (out,),
                 )
             )
             return out
@@ -893,7 +895,8 @@ def _trace(
         if not any(k[0] in nexts for k in call.outputs):
             continue  # nothing the outputs depend on
         calls.append(call)
-        internal = call.internal
+        internal: list[Any] = []
+        call.internal = internal
         boundary: set[Any] | None = None
         stack = [k[0] for k in call.outputs]
         while stack:
@@ -932,7 +935,7 @@ def _trace(
             else:
                 operands.append(("t", (nxt, nr)))
         call = _Call(op, label, operands, [], attrs)
-        call.internal.append(node)
+        call.internal = [node]
         owner[node] = call
         calls.append(call)
     if orphans:
@@ -1119,7 +1122,7 @@ def _backward(
     for acc in accs:
         slot[(acc, 0)] = out.leaf.get(id(acc.variable))
     for call in calls:
-        call.tensors = []
+        call.tensors = ()
     order.clear()
     order.extend(_engine_order([t.grad_fn for t, _ in pairs], reach, uses, nexts))
     return out
@@ -1403,7 +1406,7 @@ def _build(
                 operand_nodes.append(c)
             else:
                 operand_nodes.append(value_node(k, kinds.get(k[0], "value"), "value"))
-        attrs = call.attrs
+        attrs = dict(call.attrs)  # a fresh dict: the one made while func ran sits among temporaries
         if call.saved:
             attrs["saved"] = call.saved  # keys for now; node ids once every value has a node
         if call.module is not None and id(call.module) in module_of:
