@@ -473,10 +473,8 @@ def _dedup(ids: list[str]) -> tuple[str, ...]:
 
 def _node_by_id(graph: Graph, nid: str) -> Node | None:
     """The node with id ``nid`` (never a node merely *named* like an id)."""
-    pos = getattr(graph, "_pos", None)
-    if isinstance(pos, dict):
-        i = pos.get(nid)
-        return None if i is None else graph.nodes[i]
+    if isinstance(graph, Graph):
+        return graph._node_or_none(nid)
     return next((n for n in graph.nodes if n.id == nid), None)
 
 

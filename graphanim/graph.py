@@ -217,6 +217,33 @@ class Edge:
         return f"Edge({self.src} -> {self.dst}, index={self.index})"
 
 
+class _SequentialIds:
+    """The position of a node id when the ids are ``n0, n1, ...`` in node order (as a capture
+    makes them): ``dict.get``/``in``/``[]`` without a dict of every id."""
+
+    __slots__ = ("size",)
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if type(key) is str and len(key) > 1 and key[0] == "n" and key[1:].isdigit():
+            if key[1] != "0" or key == "n0":  # "n07" is no id
+                i = int(key[1:])
+                if i < self.size:
+                    return i
+        return default
+
+    def __contains__(self, key: object) -> bool:
+        return self.get(key) is not None
+
+    def __getitem__(self, key: str) -> int:
+        i = self.get(key)
+        if i is None:
+            raise KeyError(key)
+        return i  # type: ignore[no-any-return]
+
+
 class Graph:
     """An ordered, deterministic computation graph.
 
@@ -233,10 +260,16 @@ class Graph:
         outputs: Iterable[str] = (),
         backward_order: Iterable[str] = (),
         parameters: Iterable[str] = (),
+        *,
+        _sequential_ids: bool = False,
     ) -> None:
         self.nodes: list[Node] = list(nodes)
         self.edges: list[Edge] = list(edges)
-        self._pos: dict[str, int] = {n.id: i for i, n in enumerate(self.nodes)}
+        self._pos: Any = (
+            _SequentialIds(len(self.nodes))
+            if _sequential_ids
+            else {n.id: i for i, n in enumerate(self.nodes)}
+        )
         node_of = self._node_of
         self.inputs: dict[str, Node] = {node_of(i).name: node_of(i) for i in inputs}
         self.parameters: dict[str, Node] = {node_of(i).name: node_of(i) for i in parameters}
@@ -252,6 +285,11 @@ class Graph:
 
     def _node_of(self, node_id: str) -> Node:
         return self.nodes[self._pos[node_id]]
+
+    def _node_or_none(self, node_id: str) -> Node | None:
+        """The node with id ``node_id`` (never one merely *named* like an id), or None."""
+        i = self._pos.get(node_id)
+        return None if i is None else self.nodes[i]
 
     def _index(self) -> None:
         # Per node position: its in- and out-edges as None (no edge), the Edge itself (one) or a

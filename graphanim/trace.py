@@ -1463,6 +1463,7 @@ def _build(
         outputs=output_ids,
         backward_order=backward_ids,
         parameters=params_ids,
+        _sequential_ids=True,
     )
     used = {n.attrs["module"] for n in nodes if "module" in n.attrs}
     graph.modules = {

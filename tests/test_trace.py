@@ -585,3 +585,16 @@ def test_setting_numbers_on_nodes_by_hand() -> None:
     edge.grad = 1
     assert edge.grad == 1
     assert isinstance(Graph([hand]).nodes[0].value, int)
+
+
+def test_ids_are_positions_and_look_up_like_a_dict_would() -> None:
+    g = TorchGraph(lambda x: torch.sin(x * 2.0) + x, [0.5])
+    assert [n.id for n in g.nodes] == [f"n{i}" for i in range(len(g.nodes))]
+    last = f"n{len(g.nodes) - 1}"
+    assert g.node(last) is g.nodes[-1] and last in g
+    for bad in ("n07", f"n{len(g.nodes)}", "n", "n-1", "x0", "nx"):
+        assert g._node_or_none(bad) is None
+    assert "n07" not in g and f"n{len(g.nodes)}" not in g
+    with pytest.raises(KeyError, match="no node named 'n07'"):
+        g.node("n07")
+    assert g.in_edges("n1") == g.in_edges(g.nodes[1])
