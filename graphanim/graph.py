@@ -270,18 +270,22 @@ class Graph:
             if _sequential_ids
             else {n.id: i for i, n in enumerate(self.nodes)}
         )
-        node_of = self._node_of
-        self.inputs: dict[str, Node] = {node_of(i).name: node_of(i) for i in inputs}
-        self.parameters: dict[str, Node] = {node_of(i).name: node_of(i) for i in parameters}
-        self.outputs: list[Node] = [node_of(i) for i in outputs]
-        self.backward_order: list[Node] = [node_of(i) for i in backward_order]
+        # a plain dict while building: faster than parsing sequential ids, and dropped after
+        pos = self._pos
+        if not isinstance(pos, dict):
+            pos = {n.id: i for i, n in enumerate(self.nodes)}
+        at = self.nodes
+        self.inputs: dict[str, Node] = {at[pos[i]].name: at[pos[i]] for i in inputs}
+        self.parameters: dict[str, Node] = {at[pos[i]].name: at[pos[i]] for i in parameters}
+        self.outputs: list[Node] = [at[pos[i]] for i in outputs]
+        self.backward_order: list[Node] = [at[pos[i]] for i in backward_order]
         #: the seeds of the backward pass, one per output (``None`` where none was seeded)
         self.seeds: list[Any] = []
         #: module path -> class name of the nn.Modules whose ops are in the graph ("" is the root
         #: when ``func`` itself is a module); op nodes name their innermost module in
         #: ``attrs["module"]``
         self.modules: dict[str, str] = {}
-        self._index()
+        self._index(pos)
 
     def _node_of(self, node_id: str) -> Node:
         return self.nodes[self._pos[node_id]]
@@ -291,11 +295,14 @@ class Graph:
         i = self._pos.get(node_id)
         return None if i is None else self.nodes[i]
 
-    def _index(self) -> None:
+    def _index(self, pos: dict[str, int] | None = None) -> None:
         # Per node position: its in- and out-edges as None (no edge), the Edge itself (one) or a
         # list (several). Graphs of many thousands of nodes would otherwise hold two lists and
         # two dict entries per node.
-        pos = self._pos
+        if pos is None:
+            pos = self._pos if isinstance(self._pos, dict) else {
+                n.id: i for i, n in enumerate(self.nodes)
+            }
         ins: list[Any] = [None] * len(self.nodes)
         outs: list[Any] = [None] * len(self.nodes)
         for e in self.edges:

@@ -1257,6 +1257,7 @@ def _build(
     taken: set[str] = set()
     packer = Packer()
     pack = packer.add
+    codes = packer.codes
     store = packer.store
 
     next_suffix: dict[str, int] = {}
@@ -1275,11 +1276,13 @@ def _build(
             taken.add(name)
             return name
         i = next_suffix.get(name, 1)
-        while f"{name}_{i}" in taken:
+        cand = f"{name}_{i}"
+        while cand in taken:
             i += 1
+            cand = f"{name}_{i}"
         next_suffix[name] = i + 1
-        taken.add(f"{name}_{i}")
-        return f"{name}_{i}"
+        taken.add(cand)
+        return cand
 
     # names for leaves, parameters and locals
     key_names: dict[Key, str] = {}
@@ -1322,7 +1325,7 @@ def _build(
         attrs: dict[str, Any] = {}
         name = key_names.get(k)
         tag = k[0]
-        if tag == "leaf" or tag == "const":
+        if type(tag) is str:  # "leaf" or "const"
             t = rec.keep.get(k[1])
             if name is None:
                 if t is not None and id(t) in params:
@@ -1405,7 +1408,10 @@ def _build(
                 nodes.append(c)
                 operand_nodes.append(c)
             else:
-                operand_nodes.append(value_node(k, kinds.get(k[0], "value"), "value"))
+                held = by_key.get(k)
+                operand_nodes.append(
+                    held if held is not None else value_node(k, kinds.get(k[0], "value"), "value")
+                )
         attrs = dict(call.attrs)  # a fresh dict: the one made while func ran sits among temporaries
         if call.saved:
             attrs["saved"] = call.saved  # keys for now; node ids once every value has a node
@@ -1419,7 +1425,9 @@ def _build(
         in_grads = _operand_grads(call, grads) if backward else {}
         op_id = op_node.id
         for i, src in enumerate(operand_nodes):
-            g = pack(in_grads.get(i))
+            g = in_grads.get(i)
+            if g is not None:
+                g = codes.get(id(g)) or pack(g)
             e = Edge(src.id, op_id, g, i)
             if type(g) is int:
                 e._store = store
