@@ -316,10 +316,9 @@ class _Recorder:
         snapshots = self.snapshots
         for k in self.versions:
             t = snapshots[k]
-            if t.numel() > ALIAS_NUMEL:
-                snapshots[k] = t.detach()
-            elif t.dim() or not t.is_cpu:
-                snapshots[k] = t.detach().clone()
+            if not t.dim() and t.is_cpu:
+                continue
+            snapshots[k] = t.detach() if t.numel() > ALIAS_NUMEL else t.detach().clone()
         self.versions = {}
         self.aliases = None
 
@@ -330,9 +329,17 @@ class _Recorder:
         attrs: dict[str, Any] = {}
         scalars_are_operands = op in _SCALAR_OPERAND_OPS
         extra: list[Any] = []
+        snapshots = self.snapshots
         for i, a in enumerate(args):
             if isinstance(a, torch.Tensor):
-                operands.append(("t", self.see(a)))
+                fn = a.grad_fn
+                if fn is not None:  # see(a), written out for the common case
+                    k = (fn, a.output_nr)
+                    if k not in snapshots:
+                        snapshots[k] = self.snap(a, k)
+                    operands.append(("t", k))
+                else:
+                    operands.append(("t", self.see(a)))
             elif isinstance(a, (list, tuple)) and a and any(isinstance(b, torch.Tensor) for b in a):
                 for b in a:
                     if isinstance(b, torch.Tensor):
@@ -892,13 +899,14 @@ def _trace(
             owner.setdefault(k[0], call)
     calls: list[_Call] = []
     for call in rec.calls:
-        if not any(k[0] in nexts for k in call.outputs):
+        made = call.outputs
+        if made[0][0] not in nexts and not any(k[0] in nexts for k in made):
             continue  # nothing the outputs depend on
         calls.append(call)
         internal: list[Any] = []
         call.internal = internal
         boundary: set[Any] | None = None
-        stack = [k[0] for k in call.outputs]
+        stack = [k[0] for k in made]
         while stack:
             node = stack.pop()
             if owner.get(node, call) is not call or node in internal or node not in nexts:
@@ -953,7 +961,12 @@ def _trace(
                 node = call.internal[0]
                 call.outputs = [(node, nr) for nr in sorted(used.get(node, {0}))]
     for call in calls:
-        call.seq = max(k[0]._sequence_nr() for k in call.outputs)
+        made = call.outputs
+        call.seq = (
+            made[0][0]._sequence_nr()
+            if len(made) == 1
+            else max(k[0]._sequence_nr() for k in made)
+        )
     calls.sort(key=lambda c: c.seq)
 
     # ---- backward ------------------------------------------------------------------------
@@ -1189,6 +1202,7 @@ _HAS_SAVED_TENSORS: dict[type, bool] = {}
 
 def _read_saved(calls: list[_Call]) -> None:
     """Record, per op, which of its operands and outputs autograd saved for its backward."""
+    tensor_type = torch.Tensor
     for call in calls:
         values: list[Any] = []
         for node in call.internal:
@@ -1198,9 +1212,11 @@ def _read_saved(calls: list[_Call]) -> None:
                 names = _saved_attrs(node)
             for attr in names:
                 try:
-                    values.append(getattr(node, attr))
+                    v = getattr(node, attr)
                 except RuntimeError:  # freed, or not materialised
                     continue
+                if v is not None:
+                    values.append(v)
             has = _HAS_SAVED_TENSORS.get(cls)
             if has is None:  # a custom Function's ctx.save_for_backward
                 has = _HAS_SAVED_TENSORS[cls] = hasattr(node, "saved_tensors")
@@ -1211,17 +1227,20 @@ def _read_saved(calls: list[_Call]) -> None:
                     pass
         if not values:
             continue
-        order = [k for kind, k in call.operands if kind == "t"] + list(call.outputs)
-        known = set(order)
+        order = [k for kind, k in call.operands if kind == "t"]
+        order.extend(call.outputs)
         found: list[Key] = []
         for v in values:
-            for t in v if isinstance(v, (list, tuple)) else (v,):
-                if isinstance(t, torch.Tensor):
+            many = v if isinstance(v, (list, tuple)) else ()
+            for t in (v,) if isinstance(v, tensor_type) else many:
+                if isinstance(t, tensor_type):
                     k = _key(t)
-                    if k in known and k not in found:
+                    if k in order and k not in found:
                         found.append(k)
-        found.sort(key=order.index)
-        call.saved = found
+        if len(found) > 1:
+            found.sort(key=order.index)
+        if found:
+            call.saved = found
 
 
 def _module_hooks(rec: _Recorder) -> list[Any]:
