@@ -334,10 +334,10 @@ class _Recorder:
             if isinstance(a, torch.Tensor):
                 fn = a.grad_fn
                 if fn is not None:  # see(a), written out for the common case
-                    k = (fn, a.output_nr)
-                    if k not in snapshots:
-                        snapshots[k] = self.snap(a, k)
-                    operands.append(("t", k))
+                    key: Key = (fn, a.output_nr)
+                    if key not in snapshots:
+                        snapshots[key] = self.snap(a, key)
+                    operands.append(("t", key))
                 else:
                     operands.append(("t", self.see(a)))
             elif isinstance(a, (list, tuple)) and a and any(isinstance(b, torch.Tensor) for b in a):
@@ -1087,8 +1087,9 @@ def _backward(
         edge_type = torch.autograd.graph.GradientEdge
         for call in calls:
             tensors = call.tensors
-            for i, k in enumerate(call.outputs):
-                slots.append(k)
+            made = call.outputs
+            slots.extend(made)
+            for i, k in enumerate(made):
                 t = tensors[i] if i < len(tensors) else None
                 # an in-place op gave the tensor a new grad_fn: ask for the slot it had
                 inputs.append(t if t is not None and t.grad_fn is k[0] else edge_type(*k))
@@ -1127,15 +1128,13 @@ def _backward(
             for nr, g in enumerate(grad_outputs):
                 out.value[(node, nr)] = _plain(g)
         return out
-    value = out.value
-    for k, g in zip(slots, got[n:]):
-        value[k] = g if g is None or not g.requires_grad else g.detach()
-    slot = out.slot
-    slot.update(out.value)
+    # (a gradient that still requires grad, from a custom backward that enabled grad, is
+    # detached when it is packed into the graph)
+    out.value = dict(zip(slots, got[n:]))
+    # the gradient arriving at an edge's target: a value's slot, or a leaf's AccumulateGrad
+    slot = out.slot = out.value.copy()
     for acc in accs:
         slot[(acc, 0)] = out.leaf.get(id(acc.variable))
-    for call in calls:
-        call.tensors = ()
     order.clear()
     order.extend(_engine_order([t.grad_fn for t, _ in pairs], reach, uses, nexts))
     return out
