@@ -1279,15 +1279,10 @@ def _build(
     store = packer.store
 
     next_suffix: dict[str, int] = {}
-    scalars: dict[Any, torch.Tensor] = {}
-    number_texts: dict[Any, str] = {}
+    numbers: dict[Any, tuple[str, Any]] = {}  # (type, number) -> (its text, its packed code)
 
     def scalar_value(v: float) -> torch.Tensor:
-        # one shared tensor per distinct Python number; values are never modified
-        t = scalars.get((type(v), v))
-        if t is None:
-            t = scalars[(type(v), v)] = torch.tensor(v, dtype=torch.float64)
-        return t
+        return torch.tensor(v, dtype=torch.float64)
 
     def unique(name: str) -> str:
         if name not in taken:
@@ -1407,15 +1402,21 @@ def _build(
             if kind == "n":
                 # Python numbers: a small constant node per use, named by its value (names of
                 # constants need not be unique: nobody looks them up by name)
-                text = number_texts.get(k)
-                if text is None:
-                    text = number_texts[k] = format_number(float(k))
+                # (0.0 == -0.0: zeros are told apart by their text)
+                nkey = (type(k), k) if k else (type(k), repr(k))
+                held_number = numbers.get(nkey)
+                if held_number is None:
+                    held_number = numbers[nkey] = (
+                        format_number(float(k)),
+                        pack(scalar_value(k)),
+                    )
+                text = held_number[0]
                 c = Node(
                     f"n{len(nodes)}",
                     text,
                     text,
                     "constant",
-                    pack(scalar_value(k)),
+                    held_number[1],
                     None,
                     (),
                     None,
@@ -1430,7 +1431,7 @@ def _build(
                 operand_nodes.append(
                     held if held is not None else value_node(k, kinds.get(k[0], "value"), "value")
                 )
-        attrs = dict(call.attrs)  # a fresh dict: the one made while func ran sits among temporaries
+        attrs = call.attrs
         if call.saved:
             attrs["saved"] = call.saved  # keys for now; node ids once every value has a node
         if call.module is not None and id(call.module) in module_of:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 
 import numpy as np
@@ -598,3 +599,9 @@ def test_ids_are_positions_and_look_up_like_a_dict_would() -> None:
     with pytest.raises(KeyError, match="no node named 'n07'"):
         g.node("n07")
     assert g.in_edges("n1") == g.in_edges(g.nodes[1])
+
+
+def test_python_zeros_keep_their_sign() -> None:
+    g = TorchGraph(lambda x: x * 0.0 + x * -0.0, [2.0])
+    consts = [n for n in g.nodes if n.attrs.get("scalar")]
+    assert [math.copysign(1.0, float(n.value)) for n in consts] == [1.0, -1.0]
