@@ -1431,7 +1431,7 @@ def _build(
                 operand_nodes.append(
                     held if held is not None else value_node(k, kinds.get(k[0], "value"), "value")
                 )
-        attrs = call.attrs
+        attrs = dict(call.attrs)  # a fresh dict: the one made while func ran sits among temporaries
         if call.saved:
             attrs["saved"] = call.saved  # keys for now; node ids once every value has a node
         if call.module is not None and id(call.module) in module_of:
