@@ -440,15 +440,15 @@ def layered_layout(
        adjacent in order, one slot away), on the side where its edge crosses nothing. Where that
        operand is a long edge passing by (a module's input, drawn two layers long so that the
        module's weights get a column of their own) and the edge's source feeds other ops on one
-       side, the leaves all go on the other side.
+       side, the leaves all go on the other side, the first operand farthest out.
     5. **Coordinates**: each node moves toward the weighted mean of its neighbours while keeping its
        layer's order and one slot between nodes (vectorised rounds). Long edges are drawn as
        straight lines, so each dummy is pulled onto its edge's line, and further rounds re-sort the
        layers by those pulls, keeping the placement with the fewest crossings of the straight-line
        drawing (see :func:`count_crossings`). Finally positions snap to a half-slot grid, and a
        constant or parameter that a straight long edge would pass over moves across its layer,
-       to the nearest place at least half a slot off every such line where its edge crosses
-       nothing (one docked next to a real operand stays there).
+       to the nearest place at least half a slot (more for a steep line) off every such line
+       where its edge crosses nothing (one docked next to a real operand stays there).
 
     Every step is deterministic: the same graph (and ``seed``) gives the same positions.
 
@@ -787,7 +787,10 @@ def _insert_docked(
         if fan is not None:
             # the partner is the dummy of a long edge whose source feeds other ops, all on one
             # side: the edges fan out from the source right there, so a leaf on that side
-            # would sit between two lines that have only just parted. All go on the other.
+            # would sit between two lines that have only just parted. All go on the other,
+            # the first operand (a weight: the widest box, as a rule) farthest out, so that the
+            # edges of the others do not pass it on their way to the op
+            group.reverse()
             sides = [fan] * len(group)
         elif len(group) == 1:
             # the partner's other edges leave toward `above`/`below`: stay out of their way
@@ -1052,16 +1055,21 @@ def _clear_lines(
 
     Long edges are drawn straight, and a leaf docked where the edge's dummy node was, or beside a
     long edge that the straightening moved, can end up on the line. Such a leaf (``leaves``)
-    moves to the nearest grid position of its layer that stays ``clearance`` slots from every line
-    crossing the layer and one slot from every other node, and from where its edges cross no
-    other edge (it stays where it is when there is none). Nothing else moves, and since a leaf
-    starts no long edge, no line moves either.
+    moves to the nearest grid position of its layer that stays ``clearance`` slots (plus half the
+    line's slope, in slots per layer) from every line crossing the layer and one slot from every
+    other node, and from where its edges cross no other edge (it stays where it is when there is
+    none). Nothing else moves, and since a leaf starts no long edge, no line moves either.
     """
     import numpy as np
 
     n = proper.n_real
     layer = proper.layer
     ys = _straight(proper, y)
+    # a steep line crosses a box's width as well: it passes a box's sides half a layer step
+    # before and after the box's middle, so it keeps that much more room
+    ends = proper.end, proper.origin
+    slope = np.abs(y[ends[0]] - y[ends[1]]) / np.maximum(layer[ends[0]] - layer[ends[1]], 1)
+    room = clearance + 0.5 * slope
     bad = np.zeros(proper.size, dtype=bool)
     d_layer = layer[n:]
     if not len(d_layer):
@@ -1077,7 +1085,7 @@ def _clear_lines(
     for v in cand.tolist():
         li = int(layer[v])
         ds = srt[bounds[li] : bounds[li + 1]]
-        if len(ds) and np.abs(ys[ds] - y[v]).min() < clearance - 1e-9:
+        if len(ds) and np.any(np.abs(ys[ds] - y[v]) < room[ds] - 1e-9):
             bad[v] = True
             by_layer[li] = ds
     if not bad.any():
@@ -1089,7 +1097,7 @@ def _clear_lines(
         real_layer.setdefault(int(layer[v]), []).append(v)
     for v in np.flatnonzero(bad)[np.lexsort((y[bad], layer[bad]))].tolist():
         li = int(layer[v])
-        lines = ys[by_layer[li]]
+        lines, need = ys[by_layer[li]], room[by_layer[li]]
         mates = np.array([u for u in real_layer[li] if u != v], dtype=np.int64)
         others = y[mates]
         mine = sb[sa == v]
@@ -1108,7 +1116,7 @@ def _clear_lines(
             ):
                 if len(others) and np.abs(others - p).min() < 1 - 1e-9:
                     continue
-                if np.abs(lines - p).min() < clearance - 1e-9:
+                if np.any(np.abs(lines - p) < need - 1e-9):
                     continue
                 ok = True
                 for w in mine.tolist():
