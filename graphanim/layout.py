@@ -53,6 +53,9 @@ _RESTART_BUDGET = 16_000
 # Graphs up to this many nodes get the layering with the shortest total edge length.
 _SIMPLEX_SIZE = 6_000
 _RESTARTS = 7
+# Side leaves (parameters, constants) keep at least this many slots from the straight line of a
+# long edge that crosses their layer (half a slot: the line runs between two node boxes).
+_CLEARANCE = 0.5
 
 
 class GraphvizNotFound(RuntimeError):
@@ -434,12 +437,18 @@ def layered_layout(
        after ``max_sweeps``), then adjacent swaps while they remove crossings (graphs up to 3,000
        nodes with dummies). Small graphs also try a few seeded random starting orders.
     4. A **constant** is placed right next to the other operand of the op it feeds (same layer,
-       adjacent in order, one slot away), on the side where its edge crosses nothing.
+       adjacent in order, one slot away), on the side where its edge crosses nothing. Where that
+       operand is a long edge passing by (a module's input, drawn two layers long so that the
+       module's weights get a column of their own) and the edge's source feeds other ops on one
+       side, the leaves all go on the other side, the first operand farthest out.
     5. **Coordinates**: each node moves toward the weighted mean of its neighbours while keeping its
        layer's order and one slot between nodes (vectorised rounds). Long edges are drawn as
        straight lines, so each dummy is pulled onto its edge's line, and further rounds re-sort the
        layers by those pulls, keeping the placement with the fewest crossings of the straight-line
-       drawing (see :func:`count_crossings`). Finally positions snap to a half-slot grid.
+       drawing (see :func:`count_crossings`). Finally positions snap to a half-slot grid, and a
+       constant or parameter that a straight long edge would pass over moves across its layer,
+       to the nearest place at least half a slot (more for a steep line) off every such line
+       where its edge crosses nothing (one docked next to a real operand stays there).
 
     Every step is deterministic: the same graph (and ``seed``) gives the same positions.
 
@@ -487,9 +496,12 @@ def layered_layout(
     layer = np.array(_assign_layers(graph, preds, succs, topo), dtype=np.int64)
     proper = _Proper(n, layer, src, dst)
     docked = _docked_constants(graph, proper, preds)
+    leaves = _movable_leaves(proper, _side_leaves(graph, preds))
     coord, best = np.zeros(proper.size), -1
     for order in _order(proper, docked, topo, seed, max_sweeps):
-        y, crossings = _coordinates(proper, *_insert_docked(proper, order, docked))
+        y, crossings = _coordinates(
+            proper, *_insert_docked(proper, order, docked), leaves=leaves
+        )
         if best < 0 or crossings < best:
             coord, best = y, crossings
     flow = layer.astype(float)
@@ -771,7 +783,16 @@ def _insert_docked(
         above = sum(1 for p in others if p < pos[op])
         below = sum(1 for p in others if p > pos[op])
         group.sort()
-        if len(group) == 1:
+        fan = _fan_side(proper, partner, succ, pos)
+        if fan is not None:
+            # the partner is the dummy of a long edge whose source feeds other ops, all on one
+            # side: the edges fan out from the source right there, so a leaf on that side
+            # would sit between two lines that have only just parted. All go on the other,
+            # the first operand (a weight: the widest box, as a rule) farthest out, so that the
+            # edges of the others do not pass it on their way to the op
+            group.reverse()
+            sides = [fan] * len(group)
+        elif len(group) == 1:
             # the partner's other edges leave toward `above`/`below`: stay out of their way
             first = group[0][0] < 0 if above == below else below > above
             sides = [first]
@@ -802,6 +823,27 @@ def _insert_docked(
             lst.extend(c for _, c in after.get(v, []))
         out[li] = np.array(lst, dtype=np.int64)
     return out, anchor, offset
+
+
+def _fan_side(
+    proper: _Proper, partner: int, succ: dict[int, list[int]], pos: np.ndarray
+) -> bool | None:
+    """For a dummy ``partner`` right after its edge's source: ``True`` when the source's other
+    edges all leave below the dummy in the order (the leaves go before it), ``False`` when they
+    all leave above it, ``None`` otherwise (a real partner, no other edges, or both sides)."""
+    if partner < proper.n_real:
+        return None
+    source = int(proper.origin[partner])
+    if partner not in succ.get(source, ()):
+        return None
+    others = [int(pos[w]) for w in succ[source] if w != partner]
+    if not others:
+        return None
+    if all(p > pos[partner] for p in others):
+        return True
+    if all(p < pos[partner] for p in others):
+        return False
+    return None
 
 
 def _grouped_cummax(values: np.ndarray, group: np.ndarray) -> np.ndarray:
@@ -839,6 +881,7 @@ def _coordinates(
     anchor: np.ndarray,
     offset: np.ndarray,
     refine: int | None = None,
+    leaves: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int]:
     """Coordinates across the layers: attraction to neighbours, order and one slot kept.
 
@@ -929,6 +972,9 @@ def _coordinates(
     # shift so that the smallest coordinate is 0, then snap to the grid
     y -= y[: proper.n_real].min() if proper.n_real else 0.0
     y = np.round(y / _GRID) * _GRID
+    if leaves is not None and size <= 20_000:
+        # a leaf docked next to a real operand stays right there (on a line or not)
+        y = _clear_lines(proper, y, leaves & ((anchor >= proper.n_real) | (offset == 0)))
     return y, _straight_crossings(proper, y)
 
 
@@ -981,6 +1027,110 @@ def _level_chains(
         y[leaves] = new
         final[leaves] = new
     y[n:] = final[n:]
+    return y
+
+
+def _movable_leaves(proper: _Proper, side: list[bool]) -> np.ndarray:
+    """Side leaves (:func:`_side_leaves`) whose edges all end in the very next layer.
+
+    Moving such a leaf across its layer moves no long edge (it starts none), so
+    :func:`_clear_lines` may move it off a long edge's line.
+    """
+    import numpy as np
+
+    n = proper.n_real
+    ok = np.zeros(proper.size, dtype=bool)
+    ok[:n] = np.array(side, dtype=bool)
+    sa, sb = proper.seg_a, proper.seg_b
+    ok[sa[sb >= n]] = False  # starts a long edge
+    has_out = np.zeros(proper.size, dtype=bool)
+    has_out[sa] = True
+    return ok & has_out
+
+
+def _clear_lines(
+    proper: _Proper, y: np.ndarray, leaves: np.ndarray, clearance: float = _CLEARANCE
+) -> np.ndarray:
+    """``y`` with side leaves moved off the straight lines of long edges.
+
+    Long edges are drawn straight, and a leaf docked where the edge's dummy node was, or beside a
+    long edge that the straightening moved, can end up on the line. Such a leaf (``leaves``)
+    moves to the nearest grid position of its layer that stays ``clearance`` slots (plus half the
+    line's slope, in slots per layer) from every line crossing the layer and one slot from every
+    other node, and from where its edges cross no other edge (it stays where it is when there is
+    none). Nothing else moves, and since a leaf starts no long edge, no line moves either.
+    """
+    import numpy as np
+
+    n = proper.n_real
+    layer = proper.layer
+    ys = _straight(proper, y)
+    # a steep line crosses a box's width as well: it passes a box's sides half a layer step
+    # before and after the box's middle, so it keeps that much more room
+    ends = proper.end, proper.origin
+    slope = np.abs(y[ends[0]] - y[ends[1]]) / np.maximum(layer[ends[0]] - layer[ends[1]], 1)
+    room = clearance + 0.5 * slope
+    bad = np.zeros(proper.size, dtype=bool)
+    d_layer = layer[n:]
+    if not len(d_layer):
+        return y
+    # leaves on a line: compare each leaf with the dummies of its layer
+    cand = np.flatnonzero(leaves)
+    if not len(cand):
+        return y
+    dummies = np.arange(n, proper.size)
+    by_layer: dict[int, np.ndarray] = {}
+    srt = dummies[np.argsort(d_layer, kind="stable")]
+    bounds = np.searchsorted(layer[srt], np.arange(int(layer.max()) + 2))
+    for v in cand.tolist():
+        li = int(layer[v])
+        ds = srt[bounds[li] : bounds[li + 1]]
+        if len(ds) and np.any(np.abs(ys[ds] - y[v]) < room[ds] - 1e-9):
+            bad[v] = True
+            by_layer[li] = ds
+    if not bad.any():
+        return y
+    y = y.copy()
+    sa, sb = proper.seg_a, proper.seg_b
+    real_layer: dict[int, list[int]] = {}
+    for v in range(n):
+        real_layer.setdefault(int(layer[v]), []).append(v)
+    for v in np.flatnonzero(bad)[np.lexsort((y[bad], layer[bad]))].tolist():
+        li = int(layer[v])
+        lines, need = ys[by_layer[li]], room[by_layer[li]]
+        mates = np.array([u for u in real_layer[li] if u != v], dtype=np.int64)
+        others = y[mates]
+        mine = sb[sa == v]
+        seg = np.flatnonzero((layer[sa] == li) & (sa != v))
+        # segment ends: dummies on their lines, real nodes where they are now (moved leaves)
+        a_id, b_id = sa[seg], sb[seg]
+        a_y = np.where(a_id < n, y[a_id], ys[a_id])
+        b_y = np.where(b_id < n, y[b_id], ys[b_id])
+        step, reach = _GRID, 2.0 * (len(mates) + len(lines)) + 4.0
+        ends = y[mine]
+        best = None
+        for k in range(1, int(reach / step) + 1):
+            for p in sorted(
+                (y[v] - k * step, y[v] + k * step),
+                key=lambda q: (np.abs(ends - q).sum(), q),
+            ):
+                if len(others) and np.abs(others - p).min() < 1 - 1e-9:
+                    continue
+                if np.any(np.abs(lines - p) < need - 1e-9):
+                    continue
+                ok = True
+                for w in mine.tolist():
+                    keep = b_id != w
+                    if np.any((p - a_y[keep]) * (y[w] - b_y[keep]) <= 0):
+                        ok = False
+                        break
+                if ok:
+                    best = p
+                    break
+            if best is not None:
+                break
+        if best is not None:
+            y[v] = best
     return y
 
 

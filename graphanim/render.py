@@ -842,6 +842,10 @@ def _spacing(
             ci.append(lo_l[sel])
             cj.append(hi_l[sel])
             cr.append((hx[src] + hx[dst] + need)[sel])
+            ei, ej, er = _edge_clear_of_end_layers(y, hx, hy, level, order, src, dst, sy)
+            ci.append(ei)
+            cj.append(ej)
+            cr.append(er)
         if box_sp is not None:
             bi, bj, br = box_sp.main_constraints(sy, keys)
             ci.append(bi)
@@ -868,6 +872,50 @@ def _spacing(
     main = _AxisMap(keys, pos, slope)
     cross = _AxisMap([0.0, 1.0], [0.0, sy], sy)
     return (cross, main) if swap else (main, cross)
+
+
+def _edge_clear_of_end_layers(
+    y: np.ndarray, hx: np.ndarray, hy: np.ndarray, level: np.ndarray, order: np.ndarray,
+    src: np.ndarray, dst: np.ndarray, sy: float, near: int = 3,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Along-axis constraints that keep each edge off the boxes beside its ends.
+
+    An edge leaves its source across the flow as well as along it; a wide box one slot from the
+    source, in the source's layer, on the side the edge turns to (the weight stacked next to the
+    bias that feeds the same op), is in its way unless the layers are far enough apart for the
+    edge to turn past the box's side first. The same holds at the target. For each edge and the
+    ``near`` nodes next to each end on that side, the distance its two layers need (pt): the
+    edge crosses ``|v_w - v_e| - h_w`` across while it runs ``w_w`` along (``e`` the end, ``w``
+    the box, ``h``/``w`` its half height and width, with a little margin).
+    Returns ``(layer i, layer j, distance)`` with ``i < j``, as :func:`_spacing` takes them.
+    """
+    import numpy as np
+
+    n = len(y)
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    margin = 2.0
+    out_i, out_j, out_r = [], [], []
+    for a, b in ((src, dst), (dst, src)):
+        dv = (y[b] - y[a]) * sy
+        step = np.sign(dv).astype(np.int64)
+        base = (level[a] != level[b]) & (step != 0)
+        for k in range(1, near + 1):
+            r = rank[a] + step * k
+            ok = base & (r >= 0) & (r < n)
+            w = order[np.clip(r, 0, n - 1)]
+            ok &= level[w] == level[a]
+            room = np.abs(y[w] - y[a]) * sy - hy[w] - margin
+            ok &= room > 0
+            if not ok.any():
+                continue
+            req = (hx[w] + margin) * np.abs(dv) / np.where(ok, room, 1.0)
+            out_i.append(np.minimum(level[a], level[b])[ok])
+            out_j.append(np.maximum(level[a], level[b])[ok])
+            out_r.append(req[ok])
+    if not out_i:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
+    return np.concatenate(out_i), np.concatenate(out_j), np.concatenate(out_r)
 
 
 # -- module boxes: where they go and the room they need ------------------------------------------

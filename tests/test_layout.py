@@ -460,6 +460,32 @@ def _mlp_graph():
     return TorchGraph(lambda x, y: ((net(x) - y) ** 2).mean(), [x, y])
 
 
+def _residual_net(*blocks: tuple[int, int, int, bool]):
+    """Residual blocks ``(c_in, c_out, stride, projection)`` in a row, captured as ``net(x).sum()``:
+    conv-bn-relu-conv-bn plus the skip (``x`` itself, or a 1x1 conv when ``projection``)."""
+    torch = pytest.importorskip("torch")
+    from graphanim import TorchGraph
+
+    nn = torch.nn
+
+    class Block(nn.Module):
+        def __init__(self, cin: int, cout: int, stride: int, projection: bool) -> None:
+            super().__init__()
+            self.c1, self.b1 = nn.Conv2d(cin, cout, 3, stride, 1), nn.BatchNorm2d(cout)
+            self.c2, self.b2 = nn.Conv2d(cout, cout, 3, padding=1), nn.BatchNorm2d(cout)
+            self.proj = nn.Conv2d(cin, cout, 1, stride) if projection else None
+
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            h = torch.relu(self.b1(self.c1(x)))
+            skip = x if self.proj is None else self.proj(x)
+            return torch.relu(self.b2(self.c2(h)) + skip)
+
+    torch.manual_seed(0)
+    net = nn.Sequential(*(Block(*b) for b in blocks)).double()
+    x = torch.randn(1, blocks[0][0], 8, 8, dtype=torch.float64)
+    return TorchGraph(lambda x: net(x).sum(), [x])
+
+
 def _residual_graph():
     torch = pytest.importorskip("torch")
     from graphanim import TorchGraph
@@ -479,6 +505,16 @@ def _residual_graph():
     torch.manual_seed(0)
     net = Block().double()
     return TorchGraph(lambda x: net(x).sum(), [torch.randn(1, 2, 8, 8, dtype=torch.float64)])
+
+
+def _transformer_graph():
+    torch = pytest.importorskip("torch")
+    from graphanim import TorchGraph
+
+    torch.manual_seed(2)
+    layer = torch.nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True).train()
+    x = torch.randn(2, 4, 16, requires_grad=True)
+    return TorchGraph(lambda x: layer(x).pow(2).mean(), [x])
 
 
 @pytest.mark.parametrize("direction", ["LR", "TB"])
@@ -536,12 +572,50 @@ def test_residual_block_straight_and_docked():
         assert pos[op.id][0] - pos[p.id][0] == 1, p.name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limit: leaves docked around a long edge (x -> conv2d, drawn two layers long so "
-    "that the module's weights get their own column) stay where the edge's dummy was, and the "
-    "straight edge can pass over them",
-)
-def test_residual_block_edges_avoid_nodes():
+def _flow_first(pos: dict, direction: str) -> dict:
+    """Positions turned so that the flow runs along growing x (what _edges_through_nodes reads)."""
+    return pos if direction == "LR" else {k: (-y, x) for k, (x, y) in pos.items()}
+
+
+@pytest.mark.parametrize("direction", ["LR", "TB"])
+def test_residual_block_edges_avoid_nodes(direction):
+    # x -> conv2d is drawn two layers long (the module's weights get their own column) and x
+    # also feeds the add: the weight and bias docked around that long edge go on the side away
+    # from the skip edge, and leaves that a straight long edge would pass over move off its line
     g = _residual_graph()
-    assert _edges_through_nodes(g, layered_layout(g)) == []
+    pos = layered_layout(g, direction=direction)
+    assert _edges_through_nodes(g, _flow_first(pos, direction)) == []
+    # the layout keeps half a slot between a long edge's line and a node it passes
+    assert _edges_through_nodes(g, _flow_first(pos, direction), tol=0.5) == []
+
+
+RESIDUAL_NETS = {
+    "two blocks": [(2, 2, 1, False), (2, 2, 1, False)],
+    "1x1 conv skip": [(2, 3, 1, True)],
+    "strided 1x1 conv skip, then a plain block": [(2, 3, 2, True), (3, 3, 1, False)],
+}
+
+
+@pytest.mark.parametrize("name", list(RESIDUAL_NETS))
+def test_residual_networks_edges_avoid_nodes(name):
+    g = _residual_net(*RESIDUAL_NETS[name])
+    for direction in ("LR", "TB"):
+        pos = layered_layout(g, direction=direction)
+        check_invariants(g, pos, direction)
+        check_constants_docked(g, pos, direction)
+        assert count_crossings(g, pos, direction=direction) == 0, direction
+        assert _edges_through_nodes(g, _flow_first(pos, direction), tol=0.5) == [], direction
+        flow = 0 if direction == "LR" else 1
+        for p in g.parameters.values():
+            (op,) = g.successors(p.id)
+            assert abs(pos[op.id][flow] - pos[p.id][flow]) == 1, p.name
+    assert layered_layout(g) == layered_layout(g)  # deterministic
+
+
+def test_transformer_layer_edges_avoid_nodes():
+    # the two residual connections of an encoder layer skip over docked weights and biases
+    g = _transformer_graph()
+    pos = layered_layout(g)
+    check_invariants(g, pos)
+    assert count_crossings(g, pos) == 0
+    assert _edges_through_nodes(g, pos, tol=0.5) == []

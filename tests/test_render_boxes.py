@@ -271,3 +271,50 @@ def test_crossing_sibling_boxes_are_parted():
     boxes, nodes = _drawn(g, layout=pos)
     assert set(boxes) == {"a", "b"}
     _check(g, boxes, nodes)
+
+
+# -- edges by geometry: no drawn edge passes through a node that is not one of its ends ----------
+
+
+def _edges_through_shapes(graph, **kw) -> list[str]:
+    """Drawn edges (straight segments) that meet the drawn shape of a node other than their ends."""
+    from matplotlib.path import Path as MPath
+
+    fig = render.plot(graph, **kw)
+    ax = fig.axes[0]
+    (coll,) = [c for c in ax.collections if c.get_gid() == "graphanim-nodes"]
+    shapes = [p.transformed(ax.transData) for p in coll.get_paths()]
+    (lines,) = [a for a in ax.get_children() if a.get_gid() == "graphanim-edges"]
+    ends = lines.get_path().transformed(lines.get_transform()).vertices.reshape(-1, 2, 2)
+    assert len(ends) == len(graph.edges)
+    hits = []
+    for e, seg in zip(graph.edges, ends):
+        line = MPath(seg)
+        for n, shape in zip(graph.nodes, shapes):
+            if n.id in (e.src, e.dst) or not shape.get_extents().overlaps(line.get_extents()):
+                continue
+            if shape.intersects_path(line, filled=True):
+                hits.append(f"{graph.node(e.src).name} -> {graph.node(e.dst).name} over {n.name}")
+    return hits
+
+
+@pytest.mark.parametrize("direction", ["LR", "TB"])
+def test_residual_block_edges_miss_the_node_shapes(direction):
+    """conv-bn-relu-conv-bn + x: the skip edge and the module inputs drawn two layers long pass
+    beside the weights docked there, and the edges of stacked side operands (a batch norm's
+    weight above its running mean) turn past the boxes between them and their op."""
+    from .test_layout import _residual_graph
+
+    g = _residual_graph()
+    for with_all in (False, True):
+        assert _edges_through_shapes(g, with_all=with_all, direction=direction) == []
+
+
+@pytest.mark.parametrize("blocks", [
+    [(2, 2, 1, False), (2, 2, 1, False)],
+    [(2, 3, 2, True), (3, 3, 1, False)],
+], ids=["two blocks", "1x1 conv skip, then a plain block"])
+def test_residual_networks_edges_miss_the_node_shapes(blocks):
+    from .test_layout import _residual_net
+
+    assert _edges_through_shapes(_residual_net(*blocks)) == []
