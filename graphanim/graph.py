@@ -114,8 +114,9 @@ class Node:
         The value's dtype as text (``"float64"``), ``None`` for op nodes.
     attrs : dict
         Extra op arguments that are not graph operands (``{"exponent": 2}``, ``{"dim": 0}``) and
-        capture details (``"module"``: the ``nn.Module`` path an op ran in, ``"parameter"``: True
-        for module parameters, ``"saved"``: ids of the values an op's backward reads).
+        capture details (``"module"``: the ``nn.Module`` path an op ran in, ``"module_call"``: the
+        number of that call in ``Graph.module_calls``, ``"parameter"``: True for module
+        parameters, ``"saved"``: ids of the values an op's backward reads).
     """
 
     __slots__ = (
@@ -285,6 +286,11 @@ class Graph:
         #: when ``func`` itself is a module); op nodes name their innermost module in
         #: ``attrs["module"]``
         self.modules: dict[str, str] = {}
+        #: number -> (module path, number of the enclosing call or None) for each nn.Module
+        #: call an op ran in (and the calls around those), numbered in call order; op nodes name
+        #: the innermost call in ``attrs["module_call"]``. Two calls of one module (a ReLU used
+        #: twice) have different numbers.
+        self.module_calls: dict[int, tuple[str, int | None]] = {}
         self._index(pos)
 
     def _node_of(self, node_id: str) -> Node:

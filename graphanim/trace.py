@@ -208,7 +208,7 @@ class _Call:
         self.operands = operands  # ("t", key) or ("n", number), in operand order
         self.outputs = outputs  # keys of the differentiable outputs, in output order
         self.attrs = attrs
-        self.module = module  # the innermost nn.Module running, if any
+        self.module = module  # number of the innermost nn.Module call running, if any
         self.seq = 0
         self.internal: Sequence[Any] = ()  # autograd nodes this op created (a list once known)
         self.saved: Sequence[Key] = ()  # values its backward reads (saved tensors)
@@ -223,6 +223,9 @@ class _Recorder:
         self.snapshots: dict[Key, torch.Tensor] = {}
         self.keep: dict[int, torch.Tensor] = {}  # id -> tensor, keeps leaf/const ids valid
         self.module_stack: list[Any] = []
+        # one entry per nn.Module call, in call order: (module, number of the enclosing call)
+        self.module_calls: list[tuple[Any, int | None]] = []
+        self.call_stack: list[int] = []  # numbers of the module calls running now
         self.module_names: dict[int, str] = {}
         self.root_modules: list[Any] = []
         self.paused = 0
@@ -398,7 +401,7 @@ class _Recorder:
                     operands,
                     (k,),
                     attrs,
-                    self.module_stack[-1] if self.module_stack else None,
+                    self.call_stack[-1] if self.call_stack else None,
                     (out,),
                 )
             )
@@ -450,7 +453,7 @@ class _Recorder:
             kept.append(t)
         if not out_keys:
             return
-        module = self.module_stack[-1] if self.module_stack else None
+        module = self.call_stack[-1] if self.call_stack else None
         self.calls.append(_Call(op, label, operands, out_keys, attrs, module, kept))
 
     # @trackable_function's apply calls this -----------------------------------------------
@@ -1249,10 +1252,14 @@ def _module_hooks(rec: _Recorder) -> list[Any]:
         if not rec.module_stack and all(m is not mod for m in rec.root_modules):
             rec.root_modules.append(mod)
         rec.module_stack.append(mod)
+        parent = rec.call_stack[-1] if rec.call_stack else None
+        rec.call_stack.append(len(rec.module_calls))
+        rec.module_calls.append((mod, parent))
 
     def post(mod: Any, inputs: Any, output: Any) -> None:
         if rec.module_stack and rec.module_stack[-1] is mod:
             rec.module_stack.pop()
+            rec.call_stack.pop()
 
     return [M.register_module_forward_pre_hook(pre), M.register_module_forward_hook(post)]
 
@@ -1396,6 +1403,7 @@ def _build(
 
     kinds = {"leaf": "input", "const": "constant"}
     op_of_call: dict[int, Node] = {}
+    calls_used: set[int] = set()  # numbers of the module calls that ops ran in
     for call in calls:
         operand_nodes: list[Node] = []
         for kind, k in call.operands:
@@ -1434,8 +1442,12 @@ def _build(
         attrs = dict(call.attrs)  # a fresh dict: the one made while func ran sits among temporaries
         if call.saved:
             attrs["saved"] = call.saved  # keys for now; node ids once every value has a node
-        if call.module is not None and id(call.module) in module_of:
-            attrs["module"] = module_of[id(call.module)]
+        if call.module is not None:
+            path = module_of.get(id(rec.module_calls[call.module][0]))
+            if path is not None:
+                attrs["module"] = path
+                attrs["module_call"] = call.module
+                calls_used.add(call.module)
         op_node = Node(
             f"n{len(nodes)}", call.op, call.label, "op", None, None, (), call.op, None, attrs
         )
@@ -1498,6 +1510,21 @@ def _build(
         for path, cls in module_class.items()
         if any(u == path or u.startswith(path + ".") for u in used) or path == ""
     }
+    # the module calls the ops ran in, and every call around them
+    module_calls: dict[int, tuple[str, int | None]] = {}
+    todo = sorted(calls_used)
+    while todo:
+        n = todo.pop()
+        if n in module_calls:
+            continue
+        mod, parent = rec.module_calls[n]
+        path = module_of.get(id(mod))
+        if path is None:
+            continue
+        module_calls[n] = (path, parent)
+        if parent is not None:
+            todo.append(parent)
+    graph.module_calls = dict(sorted(module_calls.items()))
     return graph
 
 

@@ -605,3 +605,24 @@ def test_python_zeros_keep_their_sign() -> None:
     g = TorchGraph(lambda x: x * 0.0 + x * -0.0, [2.0])
     consts = [n for n in g.nodes if n.attrs.get("scalar")]
     assert [math.copysign(1.0, float(n.value)) for n in consts] == [1.0, -1.0]
+
+
+def test_module_calls_are_numbered_per_call_with_their_parents() -> None:
+    class Block(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = torch.nn.Linear(2, 2)
+            self.act = torch.nn.Tanh()
+
+        def forward(self, x):
+            return self.act(self.lin(self.act(x)))  # act called twice
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(Block(), torch.nn.Linear(2, 1))
+    g = TorchGraph(lambda x: net(x).sum(), [torch.ones(3, 2, requires_grad=True)])
+    by_op = [(n.op, n.attrs.get("module"), n.attrs.get("module_call")) for n in g.ops]
+    assert by_op[:4] == [("tanh", "net.0.act", 2), ("linear", "net.0.lin", 3),
+                         ("tanh", "net.0.act", 4), ("linear", "net.1", 5)]
+    assert g.module_calls == {0: ("net", None), 1: ("net.0", 0), 2: ("net.0.act", 1),
+                              3: ("net.0.lin", 1), 4: ("net.0.act", 1), 5: ("net.1", 0)}
+    assert by_op[4][2] is None  # the sum ran outside every module
