@@ -141,6 +141,8 @@ class _LabelCache(dict):  # type: ignore[type-arg]
 
 _LABELS = _LabelCache()
 _NAME_CACHE: dict[Any, tuple[str, bool]] = {}
+#: torch function -> (op name, operands swapped, in place by its name)
+_OPS: dict[Any, tuple[str, bool, bool]] = {}
 
 
 def _op_name(func: Any) -> tuple[str, bool]:
@@ -329,9 +331,9 @@ class _Recorder:
         self, op: str, args: Sequence[Any], kwargs: dict[str, Any]
     ) -> tuple[list[tuple[str, Any]], dict[str, Any]]:
         operands: list[tuple[str, Any]] = []
-        attrs: dict[str, Any] = {}
+        attrs: dict[str, Any] = _NO_KWARGS  # replaced by a new dict before any write
         scalars_are_operands = op in _SCALAR_OPERAND_OPS
-        extra: list[Any] = []
+        extra: list[Any] | None = None
         snapshots = self.snapshots
         for i, a in enumerate(args):
             if isinstance(a, torch.Tensor):
@@ -351,30 +353,35 @@ class _Recorder:
                 if scalars_are_operands:
                     operands.append(("n", a))
                 elif op in ("pow", "pow_") and i == 1:
-                    attrs["exponent"] = a
+                    attrs = {"exponent": a}
                 else:
-                    extra.append(a)
+                    extra = [a] if extra is None else [*extra, a]
             elif a is not None:
-                extra.append(a)
+                extra = [a] if extra is None else [*extra, a]
         for k, v in kwargs.items():
             if isinstance(v, torch.Tensor):
                 operands.append(("t", self.see(v)))
             elif v is not None and k != "out":
-                attrs[k] = v
+                attrs = {**attrs, k: v}
         if extra:
-            attrs["args"] = tuple(_describe(e) for e in extra)
+            attrs = {**attrs, "args": tuple(_describe(e) for e in extra)}
         return operands, attrs
 
     # the TorchFunctionMode calls this -----------------------------------------------------
     def on_torch_function(self, func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
         if self.frame is None and self.code is not None:
             self.find_frame()
-        op, swapped = _op_name(func)
-        inplace = (
-            op[-1] == "_"
-            or op == "setitem"
-            or (kwargs and ("out" in kwargs or kwargs.get("inplace") is True))
-        )
+        try:
+            op, swapped, inplace = _OPS[func]
+        except (KeyError, TypeError):
+            op, swapped = _op_name(func)
+            inplace = op[-1] == "_" or op == "setitem"
+            try:
+                _OPS[func] = (op, swapped, inplace)
+            except TypeError:  # an unhashable callable
+                pass
+        if kwargs and ("out" in kwargs or kwargs.get("inplace") is True):
+            inplace = True
         if not inplace:
             out = func(*args, **kwargs)
             if type(out) is not torch.Tensor:
@@ -499,6 +506,9 @@ def _differentiable(out: Any) -> list[torch.Tensor]:
     return []
 
 
+_NO_KWARGS: dict[str, Any] = {}  # never written: the kwargs of ops called without any
+
+
 class _CaptureMode(TorchFunctionMode):
     def __init__(self, recorder: _Recorder) -> None:
         super().__init__()
@@ -508,7 +518,7 @@ class _CaptureMode(TorchFunctionMode):
         rec = self.recorder
         if rec.paused:
             return func(*args, **(kwargs or {}))
-        return rec.on_torch_function(func, args, kwargs or {})
+        return rec.on_torch_function(func, args, kwargs if kwargs else _NO_KWARGS)
 
 
 # --------------------------------------------------------------------------------------------
