@@ -10,10 +10,20 @@ The *level* of a module is the number of components of its path: the captured fu
 module passed as ``func``, path ``""``) is level 0, the modules it calls directly are level 1
 (``"net"`` for ``lambda x: net(x)``, ``"layer1"`` for ``TorchGraph(net, ...)``), their children
 level 2, and so on. ``collapse(graph, depth)`` keeps every module of level ``<= depth`` open (its
-own ops are shown) and turns each module of level ``depth + 1`` into one node that stands for all
-its ops, those of its submodules included. So ``depth=0`` shows only what the function itself
-does, with each module it calls as one node; ``depth=1`` opens those modules and collapses their
-children. Level 0 is never collapsed.
+own ops are shown) and turns each call of a module of level ``depth + 1`` into one node that
+stands for all the ops of that call, those of its submodules included (see Calls below). So
+``depth=0`` shows only what the function itself does, with each module call as one node;
+``depth=1`` opens those modules and collapses their children. Level 0 is never collapsed.
+
+Calls
+-----
+Capture also numbers every module call (``op.attrs["module_call"]``, and ``graph.module_calls``:
+number -> (path, number of the enclosing call)). A collapsed node stands for one *call* of a
+module, not for the module: a module called twice (the one ``ReLU`` of a ResNet block, a
+weight-shared RNN cell applied at each time step) is two nodes, in forward order, even when the
+calls come back to back. The renderer's module boxes group the ops the same way, a box per call
+(``_call_chains``). Graphs that record no calls (hand-built ones) fall back to runs of
+consecutive ops in one module.
 """
 
 from __future__ import annotations
@@ -93,8 +103,12 @@ class ModuleInfo:
     parameters : list of str
         Names of the ``nn.Parameter`` leaves its ops read, in order of first use.
     calls : int
-        Number of separate runs of its ops in execution order: 1 normally, more for a module
-        called several times with other work between the calls (a shared ``ReLU``).
+        Number of calls of the module that ran ops: 1 normally, more for a module called several
+        times (a block's one ``ReLU``, a weight-shared cell applied at each step). Each call is
+        one node when the module is collapsed and one box when it is drawn. For a graph that
+        records no calls (hand-built), the number of separate runs of its ops in execution
+        order; for a module that never ran its own forward (a ``ModuleList``), the number of runs
+        of its submodules' calls within one call of its parent.
     """
 
     path: str
@@ -151,17 +165,17 @@ def module_tree(graph: Graph) -> dict[str, ModuleInfo]:
             tree[parent].children.append(path)
 
     ops = graph.ops
-    last_path: dict[str, int] = {}  # path -> index of its last op in forward order
-    for i, op in enumerate(ops):
+    for op in ops:
         path = op.attrs.get("module") or ""
-        within = [_ancestor(path, level) for level in range(module_level(path) + 1)]
         tree[path].own_ops.append(op.id)
-        for p in within:
-            info = tree[p]
-            info.ops.append(op.id)
-            if last_path.get(p, -2) != i - 1:
-                info.calls += 1
-            last_path[p] = i
+        for level in range(module_level(path) + 1):
+            tree[_ancestor(path, level)].ops.append(op.id)
+    tree[""].calls = 1 if ops else 0
+    calls = _Calls(graph)
+    deepest = max((module_level(op.attrs.get("module") or "") for op in ops), default=0)
+    for depth in range(deepest):
+        for key, _members in _groups(graph, depth, calls):
+            tree[key[0]].calls += 1
 
     by_id = {n.id: n for n in graph.nodes}
     ins, outs = _adjacency(graph)
@@ -245,35 +259,131 @@ class CollapsedGraph(Graph):
         return cache[key]
 
 
-def _targets(graph: Graph, depth: int) -> list[str | None]:
-    """For each op of ``graph.ops``: the module it collapses into at ``depth``, or None."""
-    out: list[str | None] = []
+#: What identifies one collapsed node (and one module box): the module path, the number of the
+#: module's own call (None for a module that never ran its own ``forward``, such as a
+#: ``ModuleList`` whose layers the parent calls in turn) and the number of the call around it
+#: (None at top level, or when the graph records no calls).
+_CallKey = tuple[str, int | None, int | None]
+
+
+class _Calls:
+    """Reads ``graph.module_calls`` and the call numbers on op nodes (see :meth:`key`)."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.calls: dict[int, tuple[str, int | None]] = dict(
+            getattr(graph, "module_calls", None) or {}
+        )
+        self._chains: dict[int | None, list[int]] = {None: []}
+
+    def start(self, op: Node) -> int | None:
+        """The innermost call ``op`` ran in: its ``module_call``, or for a collapsed node of a
+        module that never ran its own forward, the call around it (``parent_call``)."""
+        call = op.attrs.get("module_call")
+        if call is None and op.attrs.get("collapsed"):
+            call = op.attrs.get("parent_call")
+        return call if isinstance(call, int) and not isinstance(call, bool) else None
+
+    def chain(self, call: int | None) -> list[int]:
+        """``call`` and the calls around it, innermost first (those ``module_calls`` records)."""
+        if call not in self._chains:
+            chain: list[int] = []
+            c: int | None = call
+            while c is not None and c in self.calls and c not in chain:
+                chain.append(c)
+                c = self.calls[c][1]
+            self._chains[call] = chain
+        return self._chains[call]
+
+    def key(self, target: str, op: Node) -> _CallKey:
+        """The call of module ``target`` (a path the op ran in, or an ancestor of it) that ``op``
+        belongs to: ``(target, its call, the call around it)``. Walking out from the op's call,
+        the last call inside ``target`` (the path or below it) is the call; the first one
+        outside is the call around it. ``(target, None, None)`` when nothing is recorded."""
+        own: int | None = None
+        around: int | None = None
+        for c in self.chain(self.start(op)):
+            path = self.calls[c][0]
+            if path == target or path.startswith(target + "."):
+                own = c
+            else:
+                around = c
+                break
+        if own is not None and self.calls[own][0] != target:
+            own = None  # only submodules of target ran: target itself was not called
+        return (target, own, around)
+
+
+def _keys(graph: Graph, depth: int, calls: _Calls | None = None) -> list[_CallKey | None]:
+    """For each op of ``graph.ops``: the call it collapses into at ``depth`` (see
+    :meth:`_Calls.key`), or None when it stays an op."""
+    calls = calls or _Calls(graph)
+    out: list[_CallKey | None] = []
     for op in graph.ops:
         path = op.attrs.get("module") or ""
-        out.append(_ancestor(path, depth + 1) if module_level(path) > depth else None)
+        out.append(
+            calls.key(_ancestor(path, depth + 1), op) if module_level(path) > depth else None
+        )
     return out
 
 
-def _groups(graph: Graph, depth: int) -> list[tuple[str, list[Node]]]:
-    """The collapsed nodes at ``depth``: (module path, member ops), in forward order.
+def _groups(
+    graph: Graph, depth: int, calls: _Calls | None = None
+) -> list[tuple[_CallKey, list[Node]]]:
+    """The collapsed nodes at ``depth``: (call key, member ops), in forward order.
 
     Members of one node are a maximal run of consecutive ops (in forward execution order) that
-    collapse into the same module. A module called twice with other work in between (a shared
-    ``ReLU``) gives two nodes: merging them would make a cycle. Because each group is a run of a
-    topological order, the collapsed graph is acyclic.
+    collapse into the same call of the same module (:meth:`_Calls.key`). A module called twice
+    gives two nodes, back to back or with other work in between (merging them around that work
+    would make a cycle). Because each group is a run of a topological order, the collapsed graph
+    is acyclic. For graphs that record no calls (hand-built ones) a call is a run of consecutive
+    ops in the module.
     """
-    groups: list[tuple[str, list[Node]]] = []
-    prev: str | None = None
-    for op, target in zip(graph.ops, _targets(graph, depth)):
-        if target is None:
-            prev = None
-            continue
-        if target == prev:
+    groups: list[tuple[_CallKey, list[Node]]] = []
+    prev: _CallKey | None = None
+    for op, key in zip(graph.ops, _keys(graph, depth, calls)):
+        if key is not None and key == prev:
             groups[-1][1].append(op)
-        else:
-            groups.append((target, [op]))
-        prev = target
+        elif key is not None:
+            groups.append((key, [op]))
+        prev = key
     return groups
+
+
+def _call_chains(graph: Graph) -> dict[str, list[tuple[str, int]]]:
+    """Op id -> the module calls it ran in, outermost first, each ``(path, n)`` for the ``n``-th
+    call of ``path`` (1, 2, ... in forward order); what the renderer's module boxes group.
+
+    The call of a module at level ``L`` that an op belongs to is the node it collapses into with
+    ``collapse(graph, L - 1)``, so boxes and collapsed nodes agree: a module called twice (a
+    block's one ``ReLU``, a weight-shared cell applied at each step) has a box per call, and a
+    module that never ran its own forward (a ``ModuleList``) one box per run of its layers within
+    one call of its parent. A collapsed node belongs to the calls of its ancestors only. Paths
+    missing from ``graph.modules`` are left out, and so is an op whose own module is missing
+    from it (the root ``""`` has no level and never appears).
+    """
+    mods = getattr(graph, "modules", None) or {}
+    calls = _Calls(graph)
+    out: dict[str, list[tuple[str, int]]] = {}
+    count: dict[str, int] = {}
+    prev: dict[str, _CallKey] = {}  # path -> key of the previous op's call of it
+    for op in graph.ops:
+        path = op.attrs.get("module")
+        mine: dict[str, _CallKey] = {}
+        chain: list[tuple[str, int]] = []
+        if isinstance(path, str) and (path in mods or op.attrs.get("collapsed")):
+            top = module_level(path) - (1 if op.attrs.get("collapsed") else 0)
+            for level in range(1, top + 1):
+                target = _ancestor(path, level)
+                if target not in mods:
+                    continue
+                key = mine[target] = calls.key(target, op)
+                if prev.get(target) != key:
+                    count[target] = count.get(target, 0) + 1
+                chain.append((target, count[target]))
+        prev = mine
+        if chain:
+            out[op.id] = chain
+    return out
 
 
 def _check_depth(depth: Any) -> int:
@@ -312,7 +422,7 @@ def _sum(grads: list[Any]) -> Any:
 
 
 def collapse(graph: Graph, depth: int) -> CollapsedGraph:
-    """A new graph where every module at level ``depth + 1`` is one op node.
+    """A new graph where every call of a module at level ``depth + 1`` is one op node.
 
     ``graph`` is left untouched. See the module docstring for levels: ``depth=0`` collapses every
     module the function calls, ``depth=1`` opens those and collapses their children, and so on.
@@ -325,17 +435,29 @@ def collapse(graph: Graph, depth: int) -> CollapsedGraph:
       ops it stands for), ``"members"`` (their ids in ``graph``), ``"parameters"`` (names of the
       parameters folded into it), ``"parameter_grads"`` (name -> gradient, as ``graph.grad``),
       ``"folded"`` (ids in ``graph`` of every leaf folded into it: parameters, buffers, scalar
-      constants);
+      constants); when ``graph`` records its module calls, also ``"module_call"`` (the number of
+      the call it stands for in ``module_calls``; None for a module that never ran its own
+      forward, such as a ``ModuleList`` whose layers its parent calls) and ``"parent_call"``
+      (the number of the call around it, None at top level);
     - in-edges from the module's inputs (values produced outside and read inside), ``index`` in
       order of first use; an edge's ``grad`` is the sum of the gradients the module's ops send
       to that value, which is the gradient PyTorch gives at the module's input;
     - out-edges to the module's outputs (values produced inside and read outside, or returned),
       ``index`` in order of production, ``grad`` the value's gradient (as for any op).
 
-    Parameters read only by the module (and its buffers and scalar constants) are folded into
-    the node rather than drawn as separate leaves: a ``Linear`` reads as one node between its
-    input and output. A parameter that something outside the module also reads (tied weights)
-    stays a node and becomes an input of the collapsed node.
+    One node per call: a module called several times (a ``ReLU`` instance reused in a residual
+    block, a weight-shared cell applied at each time step) becomes one node per call, in forward
+    order, also when the calls come back to back; each node's edges carry the gradients at that
+    call's inputs and outputs. (A graph that records no calls, built by hand, gets one node per
+    run of consecutive ops in the module.)
+
+    Parameters read only by the call (and its buffers and scalar constants) are folded into the
+    node rather than drawn as separate leaves: a ``Linear`` reads as one node between its input
+    and output. A parameter that anything else also reads stays a node and becomes an input of
+    every collapsed node that reads it: tied weights, and the weights of a module called
+    several times (a shared cell's weight feeds each of its call nodes). The gradient on each
+    such edge is that call's contribution (the sum of what its ops send to the parameter), and
+    the edges from one parameter sum to its gradient (``graph.grad(name)``).
 
     Ids: surviving nodes keep their ids and their data (``value``, ``grad``); a collapsed node
     takes the id of its first member op. So ids stay in forward order (with gaps), and positions
@@ -343,10 +465,8 @@ def collapse(graph: Graph, depth: int) -> CollapsedGraph:
     ``seeds`` are those of ``graph``; ``parameters`` lists the parameters still drawn;
     ``backward_order`` places each collapsed node where its first member ran, adjusted so that a
     node always comes after every node that consumes its outputs; ``modules`` keeps the modules
-    still shown (open ones and collapsed ones).
-
-    A module called several times with other work in between (a ``ReLU`` instance reused in a
-    residual block) becomes one node per call.
+    still shown (open ones and collapsed ones), and ``module_calls`` the calls still shown (the
+    calls the ops ran in, collapsed nodes' own calls included, and the calls around those).
 
     Parameters
     ----------
@@ -377,7 +497,8 @@ def collapse(graph: Graph, depth: int) -> CollapsedGraph:
     ['net · Sequential', 'Σ']
     """
     depth = _check_depth(depth)
-    groups = _groups(graph, depth)
+    calls = _Calls(graph)
+    groups = _groups(graph, depth, calls)
     modules = dict(getattr(graph, "modules", None) or {})
     by_id = {n.id: n for n in graph.nodes}
     input_ids = {n.id for n in graph.inputs.values()}
@@ -398,7 +519,7 @@ def collapse(graph: Graph, depth: int) -> CollapsedGraph:
     new_ops: list[Node] = []  # collapsed nodes, one per group
     group_inputs: list[list[tuple[str, Any]]] = []  # (value id, summed grad)
     group_outputs: list[list[str]] = []
-    for gi, (path, members) in enumerate(groups):
+    for gi, ((path, own_call, around), members) in enumerate(groups):
         hidden.update(op.id for op in members)
         inputs: dict[str, list[Any]] = {}
         folded: list[str] = []
@@ -437,6 +558,19 @@ def collapse(graph: Graph, depth: int) -> CollapsedGraph:
                 else:
                     hidden.add(e.dst)
         cls = modules.get(path, "Module")
+        attrs: dict[str, Any] = {
+            "module": path,
+            "collapsed": True,
+            "class": cls,
+            "ops": count,
+            "members": member_ids,
+            "parameters": params,
+            "parameter_grads": param_grads,
+            "folded": folded,
+        }
+        if calls.calls:
+            attrs["module_call"] = own_call
+            attrs["parent_call"] = around
         new_ops.append(
             Node(
                 members[0].id,
@@ -444,16 +578,7 @@ def collapse(graph: Graph, depth: int) -> CollapsedGraph:
                 f"{plain_text(path)} · {plain_text(cls)}",
                 "op",
                 op=cls,
-                attrs={
-                    "module": path,
-                    "collapsed": True,
-                    "class": cls,
-                    "ops": count,
-                    "members": member_ids,
-                    "parameters": params,
-                    "parameter_grads": param_grads,
-                    "folded": folded,
-                },
+                attrs=attrs,
             )
         )
         group_inputs.append([(vid, _sum(grads)) for vid, grads in inputs.items()])
@@ -512,6 +637,9 @@ def collapse(graph: Graph, depth: int) -> CollapsedGraph:
         for path, cls in modules.items()
         if path == "" or any(s == path or s.startswith(path + ".") for s in shown)
     }
+    # the calls still shown: those the ops ran in (a collapsed node's own call) and around them
+    kept = {c for op in result.ops for c in calls.chain(calls.start(op))}
+    result.module_calls = {c: calls.calls[c] for c in sorted(kept)}
     result.source = graph
     result.depth = depth
     flag = getattr(graph, "has_backward", None)
@@ -578,16 +706,14 @@ def _backward_order(graph: Graph, result: Graph, node_of: dict[str, str]) -> lis
 # -- choosing a depth ---------------------------------------------------------------------------
 
 
-def _op_count(graph: Graph, depth: int) -> int:
+def _op_count(graph: Graph, depth: int, calls: _Calls | None = None) -> int:
     """Op nodes of ``collapse(graph, depth)``, without building it."""
     count = 0
-    prev: str | None = None
-    for target in _targets(graph, depth):
-        if target is None:
+    prev: _CallKey | None = None
+    for key in _keys(graph, depth, calls):
+        if key is None or key != prev:
             count += 1
-        elif target != prev:
-            count += 1
-        prev = target
+        prev = key
     return count
 
 
@@ -616,8 +742,9 @@ def auto_depth(graph: Graph, max_ops: int = DEFAULT_MAX_OPS) -> int | None:
     deepest = max((module_level(op.attrs.get("module") or "") for op in ops), default=0)
     if deepest == 0:
         return None
+    calls = _Calls(graph)
     for depth in range(deepest - 1, -1, -1):
-        if _op_count(graph, depth) <= max_ops:
+        if _op_count(graph, depth, calls) <= max_ops:
             return depth
     return 0
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .graph import Graph, Node, format_number, format_tensor, plain_text
+from .modules import _call_chains
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import numpy as np
@@ -1199,8 +1200,8 @@ def _positions(graph: Graph, layout: Any, direction: str | None = None
 
 @dataclass
 class _ModuleBox:
-    """A labelled box around the nodes that ran inside one ``nn.Module`` call (or one run of
-    consecutive calls of the same module)."""
+    """A labelled box around the nodes that ran inside one ``nn.Module`` call (in a graph that
+    records no calls, one run of consecutive ops in the module)."""
 
     path: str
     label: str  # "layers.0: Linear"
@@ -1209,7 +1210,7 @@ class _ModuleBox:
     depth: int  # 0 for the outermost boxes drawn
     pad: float = 6.0  # pt at scale 1 around the members (and the child boxes)
     top: float = 0.0  # pt at scale 1 above that for the label row
-    call: int = 1  # which run of calls of the module: 2 for a ReLU module used a second time
+    call: int = 1  # which call of the module: 2 for a ReLU module used a second time
     parent: int = -1  # index of the box directly around it, -1 for none
 
     @property
@@ -1224,40 +1225,23 @@ _BoxKey = tuple[str, int]  # (module path, call number)
 def _box_chains(graph: Graph) -> dict[str, tuple[_BoxKey, ...]]:
     """Node id -> the module calls it belongs to, outermost first, each ``(path, call)``.
 
-    A *call* of a module is a maximal run of consecutive ops (in forward order, ``graph.ops``)
-    that ran inside it or its submodules, as in :func:`graphanim.modules.collapse`: a module
-    called twice with other work in between (a block's one ``ReLU``) has two calls, and the
-    bounding box of both would hold that work. An op belongs to the calls of its module and its
-    ancestors (a collapsed module, drawn as one op, to its parent's); a value to its op's; a
-    parameter to the innermost call that holds all the ops reading it, among the calls of the
-    module that owns it and its ancestors (a weight tied across modules sits outside both); a
+    The calls are those of :func:`graphanim.modules.collapse` (``_call_chains``): a box per call
+    of a module, from the calls capture numbered (``attrs["module_call"]``,
+    ``graph.module_calls``), so a module called twice (a block's one ``ReLU``, a weight-shared
+    cell applied at each step) has a box per call, back to back or with other work between (the
+    bounding box of both would hold that work); in a graph that records no calls, a call is a
+    maximal run of consecutive ops (in forward order) inside the module. An op belongs to the
+    calls of its module and its ancestors (a collapsed module, drawn as one op, to its
+    parent's); a value to its op's; a parameter to the innermost call that holds all the ops
+    reading it, among the calls of the module that owns it and its ancestors (a weight tied
+    across modules, or read by each call of a shared module, sits outside those calls); a
     constant to the calls of the ops reading it when they all ran in the same one."""
     mods = getattr(graph, "modules", None) or {}
     chains: dict[str, tuple[_BoxKey, ...]] = {}
     if not mods:
         return chains
-    runs: dict[str, int] = {}
-    prev: set[str] = set()
-    for op in graph.nodes:
-        if op.kind != "op":
-            continue
-        path = op.attrs.get("module")
-        if isinstance(path, str) and op.attrs.get("collapsed"):
-            # a collapsed module is drawn as one node: it sits in its parent's box
-            parts = path.split(".")
-            path = next((".".join(parts[:k]) for k in range(len(parts) - 1, 0, -1)
-                         if ".".join(parts[:k]) in mods), None)
-        prefixes: list[str] = []
-        if isinstance(path, str) and path in mods:
-            parts = path.split(".")
-            prefixes = [p for p in (".".join(parts[:k]) for k in range(1, len(parts) + 1))
-                        if p and p in mods]
-        for p in prefixes:
-            if p not in prev:
-                runs[p] = runs.get(p, 0) + 1
-        prev = set(prefixes)
-        if prefixes:
-            chains[op.id] = tuple((p, runs[p]) for p in prefixes)
+    for op_id, calls in _call_chains(graph).items():
+        chains[op_id] = tuple(calls)
     kinds = {n.id: n.kind for n in graph.nodes}
     for e in graph.edges:
         if kinds[e.src] == "op" and e.src in chains and e.dst not in chains:

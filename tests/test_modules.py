@@ -572,3 +572,333 @@ def test_notebook_repr_folds_big_networks_like_plot():
     from graphanim.render import to_png_bytes
 
     assert g._repr_png_() == to_png_bytes(folded)
+
+
+# -- one collapsed node per module call -----------------------------------------------------------
+
+
+class ActTwice(nn.Module):
+    """test_trace's block: one Tanh module called twice, the Linear between the calls."""
+
+    def __init__(self, back_to_back: bool = False) -> None:
+        super().__init__()
+        self.lin = nn.Linear(2, 2)
+        self.act = nn.Tanh()
+        self.back_to_back = back_to_back
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.back_to_back:
+            return self.act(self.act(self.lin(x)))  # nothing between the two calls
+        return self.act(self.lin(self.act(x)))
+
+
+class Cell(nn.Module):
+    """An RNN cell: h' = tanh(W_ih x + b + W_hh h)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ih = nn.Linear(2, 3)
+        self.hh = nn.Linear(3, 3, bias=False)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.ih(x) + self.hh(h))
+
+
+class SharedRNN(nn.Module):
+    """One cell (one set of weights) applied at each of the time steps, calls back to back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cell = Cell()
+
+    def forward(self, xs: torch.Tensor) -> torch.Tensor:
+        steps = xs.unbind(0)  # one op before the loop: nothing between the cell's calls
+        h = torch.zeros(xs.shape[1], 3, dtype=xs.dtype)
+        for x in steps:
+            h = self.cell(x, h)
+        return h
+
+
+def make_block(back_to_back: bool = False) -> Net:
+    torch.manual_seed(0)
+    net = nn.Sequential(ActTwice(back_to_back), nn.Linear(2, 1)).double()
+    x = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
+
+    def loss(x: torch.Tensor) -> torch.Tensor:
+        return net(x).sum()
+
+    return Net("net", net, loss, [x])
+
+
+def make_rnn() -> Net:
+    torch.manual_seed(4)
+    rnn = SharedRNN().double()
+    xs = torch.randn(3, 4, 2, dtype=torch.float64, requires_grad=True)
+
+    def loss(xs: torch.Tensor) -> torch.Tensor:
+        return rnn(xs).pow(2).sum()
+
+    return Net("rnn", rnn, loss, [xs])
+
+
+def make_residual() -> Net:
+    torch.manual_seed(5)
+    # the second block has a downsampling shortcut: its ReLU is called after a 1x1 conv too
+    res = nn.Sequential(BasicBlock(2, 2), BasicBlock(2, 3, stride=2)).double()
+    x = torch.randn(1, 2, 6, 6, dtype=torch.float64, requires_grad=True)
+
+    def loss(x: torch.Tensor) -> torch.Tensor:
+        return res(x).pow(2).mean()
+
+    return Net("res", res, loss, [x])
+
+
+CALL_NETS = {
+    "block": make_block,
+    "block_back_to_back": lambda: make_block(back_to_back=True),
+    "rnn": make_rnn,
+    "residual": make_residual,
+}
+
+
+def call_reference(n: Net) -> list[dict[str, Any]]:
+    """A plain run of ``n.func``, every module call in call order: its path, module, arguments,
+    the tensors it received (each replaced by an alias used only inside the call, as in
+    :func:`reference`), its output, and the gradients PyTorch gives at those inputs and output."""
+    calls: list[dict[str, Any]] = []
+    running: list[int] = []
+    handles = []
+
+    def pre(path: str) -> Any:
+        def hook(mod: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
+            new = tuple(
+                a.view_as(a) if isinstance(a, torch.Tensor) and a.requires_grad else a for a in args
+            )
+            inputs = [a for a in new if isinstance(a, torch.Tensor) and a.requires_grad]
+            calls.append({"path": path, "module": mod, "args": args, "inputs": inputs})
+            running.append(len(calls) - 1)
+            return new
+
+        return hook
+
+    def post(mod: nn.Module, args: Any, out: Any) -> None:
+        calls[running.pop()]["output"] = out
+
+    for path, m in n.modules.items():
+        handles.append(m.register_forward_pre_hook(pre(path)))
+        handles.append(m.register_forward_hook(post))
+    try:
+        loss = n.func(*(a.detach().requires_grad_(a.requires_grad) for a in n.args))
+    finally:
+        for h in handles:
+            h.remove()
+    wanted = [t for c in calls for t in c["inputs"]] + [c["output"] for c in calls]
+    grads = iter(torch.autograd.grad(loss, wanted))
+    for c in calls:
+        c["input_grads"] = [next(grads) for _ in c["inputs"]]
+    for c in calls:
+        c["output_grad"] = next(grads)
+    return calls
+
+
+def call_contribution(call: dict[str, Any], name: str, prefix: str) -> torch.Tensor:
+    """What one call adds to the gradient of parameter ``name``: the call run again on detached
+    copies of its arguments, pulled back from the gradient PyTorch gave at its output."""
+    params = dict(call["module"].named_parameters(prefix=prefix))
+    with torch.enable_grad():
+        out = call["module"](*(a.detach() if isinstance(a, torch.Tensor) else a
+                               for a in call["args"]))
+    (grad,) = torch.autograd.grad(out, [params[name]], call["output_grad"])
+    return grad
+
+
+@pytest.fixture(scope="module", params=list(CALL_NETS))
+def called(request: pytest.FixtureRequest) -> tuple[Net, TorchGraph, list[dict[str, Any]]]:
+    """A network that calls a module several times, its captured graph, its plain calls."""
+    n = CALL_NETS[request.param]()
+    return n, TorchGraph(n.func, n.args), call_reference(n)
+
+
+# collapsed nodes per depth: (path, how many) in forward order, runs of one path merged
+CALL_COUNTS = {
+    "block": {0: [("net", 1)], 1: [("net.0", 1), ("net.1", 1)],
+              2: [("net.0.act", 1), ("net.0.lin", 1), ("net.0.act", 1)]},
+    "block_back_to_back": {0: [("net", 1)], 1: [("net.0", 1), ("net.1", 1)],
+                           2: [("net.0.lin", 1), ("net.0.act", 2)]},
+    "rnn": {0: [("rnn", 1)], 1: [("rnn.cell", 3)], 2: [("rnn.cell.ih", 1), ("rnn.cell.hh", 1)] * 3},
+    "residual": {0: [("res", 1)], 1: [("res.0", 1), ("res.1", 1)],
+                 2: [("res.0.conv1", 1), ("res.0.bn1", 1), ("res.0.relu", 1), ("res.0.conv2", 1),
+                     ("res.0.bn2", 1), ("res.0.relu", 1),
+                     ("res.1.conv1", 1), ("res.1.bn1", 1), ("res.1.relu", 1), ("res.1.conv2", 1),
+                     ("res.1.bn2", 1), ("res.1.downsample", 1), ("res.1.relu", 1)],
+                 3: [("res.1.downsample.0", 1), ("res.1.downsample.1", 1)]},
+}
+
+
+def _runs(paths: list[str]) -> list[tuple[str, int]]:
+    out: list[tuple[str, int]] = []
+    for p in paths:
+        if out and out[-1][0] == p:
+            out[-1] = (p, out[-1][1] + 1)
+        else:
+            out.append((p, 1))
+    return out
+
+
+def test_collapse_gives_a_node_per_module_call(called: Any, request: pytest.FixtureRequest) -> None:
+    """At every depth each call of a module of level depth + 1 is one node, in forward order;
+    its edges carry PyTorch's gradients at that call's inputs and outputs, and a parameter read
+    by several calls (the shared cell's weights) feeds each of them with that call's share."""
+    n, g, ref = called
+    name = request.node.callspec.params["called"]
+    deepest = max(module_level(op.attrs.get("module") or "") for op in g.ops)
+    assert sorted(CALL_COUNTS[name]) == list(range(deepest))
+    for depth in range(deepest):
+        c = collapse(g, depth)
+        nodes = [op for op in c.ops if op.attrs.get("collapsed")]
+        assert _runs([op.name for op in nodes]) == CALL_COUNTS[name][depth]
+        expected = [k for k, call in enumerate(ref) if module_level(call["path"]) == depth + 1]
+        assert [op.attrs["module_call"] for op in nodes] == expected  # capture numbers calls so
+        shares: dict[str, list[torch.Tensor]] = {}
+        for op in nodes:
+            call = ref[op.attrs["module_call"]]
+            assert c.module_calls[op.attrs["module_call"]][0] == call["path"] == op.name
+            edges = sorted(c.in_edges(op.id), key=lambda e: e.index)
+            params = [e for e in edges if c.node(e.src).attrs.get("parameter")]
+            inputs = [e for e in edges if c.node(e.src).kind != "constant" and e not in params]
+            assert len(inputs) == len(call["inputs"]), (depth, op.name)
+            for e, alias, grad in zip(inputs, call["inputs"], call["input_grads"]):
+                assert torch.equal(c.node(e.src).value, alias.detach())
+                assert close(e.grad, grad), (depth, op.name)
+            (out,) = c.out_edges(op.id)
+            assert torch.equal(c.node(out.dst).value, call["output"].detach())
+            assert close(out.grad, call["output_grad"]), (depth, op.name)
+            for e in params:
+                pname = c.node(e.src).name
+                assert close(e.grad, call_contribution(call, pname, call["path"])), pname
+                shares.setdefault(pname, []).append(e.grad)
+            for pname, grad in op.attrs["parameter_grads"].items():
+                assert close(grad, g.grad(pname))
+        # the shares of a parameter left as a node add up to its gradient
+        assert set(shares) <= set(c.parameters)
+        for pname, parts in shares.items():
+            assert close(sum(parts), g.grad(pname))
+            assert len(parts) == (3 if name == "rnn" else 1)
+        if name == "rnn" and depth == 1:  # the cell's weights feed its three calls
+            assert sorted(shares) == ["rnn.cell.hh.weight", "rnn.cell.ih.bias",
+                                      "rnn.cell.ih.weight"]
+    params = dict(n.module.named_parameters(prefix=n.name))
+    for pname, grad in zip(params, torch.autograd.grad(n.func(*n.args), list(params.values()))):
+        assert close(g.grad(pname), grad), pname
+
+
+def test_collapsed_graphs_keep_the_calls_still_shown() -> None:
+    n = make_block()
+    g = TorchGraph(n.func, n.args)
+    assert g.module_calls == {0: ("net", None), 1: ("net.0", 0), 2: ("net.0.act", 1),
+                              3: ("net.0.lin", 1), 4: ("net.0.act", 1), 5: ("net.1", 0)}
+    calls = {d: collapse(g, d).module_calls for d in range(3)}
+    assert calls[0] == {0: ("net", None)}
+    assert calls[1] == {0: ("net", None), 1: ("net.0", 0), 5: ("net.1", 0)}
+    assert calls[2] == g.module_calls
+    two = collapse(g, 2)
+    acts = [op for op in two.ops if op.name == "net.0.act"]
+    assert [(op.attrs["module_call"], op.attrs["parent_call"]) for op in acts] == [(2, 1), (4, 1)]
+    assert [op.attrs.get("module_call") for op in two.ops] == [2, 3, 4, 5, None]  # None: the sum
+
+
+def test_collapsing_again_gives_the_same_calls(called: Any) -> None:
+    _, g, _ = called
+    deepest = max(module_level(op.attrs.get("module") or "") for op in g.ops)
+    for deep in range(deepest):
+        once = collapse(g, deep)
+        for shallow in range(deep + 1):
+            again, direct = collapse(once, shallow), collapse(g, shallow)
+            assert again.to_dot() == direct.to_dot()
+            assert again.module_calls == direct.module_calls
+            assert [op.attrs for op in again.ops] == [op.attrs for op in direct.ops]
+
+
+def test_module_tree_counts_calls_and_auto_depth_agrees(called: Any) -> None:
+    from graphanim.modules import _op_count
+
+    _, g, ref = called
+    tree = module_tree(g)
+    for path, info in tree.items():
+        if path:
+            assert info.calls == sum(1 for call in ref if call["path"] == path), path
+    deepest = max(module_level(op.attrs.get("module") or "") for op in g.ops)
+    for depth in range(deepest + 1):
+        assert _op_count(g, depth) == len(collapse(g, depth).ops)
+
+
+def _called_twice_graph(calls: bool) -> Graph:
+    # x -> [m.0: sin] -> u -> [m.0: sin] -> v -> [neg] -> y: module m.0 called twice, back to back
+    nodes = [
+        Node("n0", "x", "x", "input", torch.tensor(2.0), torch.tensor(-3.0)),
+        Node("n1", "sin", "sin", "op", op="sin", attrs={"module": "m.0"}),
+        Node("n2", "u", "u", "value", torch.tensor(0.9), torch.tensor(-2.0)),
+        Node("n3", "sin", "sin", "op", op="sin", attrs={"module": "m.0"}),
+        Node("n4", "v", "v", "value", torch.tensor(0.8), torch.tensor(-1.0)),
+        Node("n5", "neg", "−x", "op", op="neg"),
+        Node("n6", "y", "y", "output", torch.tensor(-0.8), torch.tensor(1.0)),
+    ]
+    grads = [-3.0, -2.0, -2.0, -1.0, -1.0, 1.0]  # an edge into a value carries the value's grad
+    edges = [Edge(f"n{i}", f"n{i + 1}", torch.tensor(grads[i]), 0) for i in range(6)]
+    g = Graph(nodes, edges, inputs=["n0"], outputs=["n6"], backward_order=["n5", "n3", "n1"])
+    g.modules = {"m": "Sequential", "m.0": "Sine"}
+    if calls:
+        nodes[1].attrs["module_call"], nodes[3].attrs["module_call"] = 1, 2
+        g.module_calls = {0: ("m", None), 1: ("m.0", 0), 2: ("m.0", 0)}
+    return g
+
+
+def test_back_to_back_calls_of_a_hand_built_graph() -> None:
+    numbered = collapse(_called_twice_graph(calls=True), 1)
+    assert [op.label for op in numbered.ops] == ["m.0 · Sine", "m.0 · Sine", "−x"]
+    assert [(e.src, e.dst, float(e.grad)) for e in numbered.edges] == [
+        ("n0", "n1", -3.0), ("n1", "n2", -2.0), ("n2", "n3", -2.0), ("n3", "n4", -1.0),
+        ("n4", "n5", -1.0), ("n5", "n6", 1.0)]
+    assert [op.id for op in numbered.backward_order] == ["n5", "n3", "n1"]
+    assert numbered.module_calls == {0: ("m", None), 1: ("m.0", 0), 2: ("m.0", 0)}
+    assert module_tree(_called_twice_graph(calls=True))["m.0"].calls == 2
+    # without call numbers a run of ops in one module is one call (the behaviour before them)
+    runs = collapse(_called_twice_graph(calls=False), 1)
+    assert [op.label for op in runs.ops] == ["m.0 · Sine", "−x"]
+    assert runs.node("n1").attrs["members"] == ["n1", "n3"]
+    assert "module_call" not in runs.node("n1").attrs and runs.module_calls == {}
+    assert module_tree(_called_twice_graph(calls=False))["m.0"].calls == 1
+
+
+class Stack(nn.Module):
+    """Layers in a ModuleList the parent calls in turn: the list itself never runs forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(2, 2), nn.Linear(2, 2)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return self.layers[0](torch.tanh(x))  # the first layer once more, after a tanh
+
+
+def test_a_module_list_folds_per_run_of_its_layers_calls() -> None:
+    torch.manual_seed(6)
+    stack = Stack().double()
+    g = TorchGraph(lambda x: stack(x).sum(), [[1.0, 2.0]])
+    assert "stack.layers" in g.modules
+    assert not any(path == "stack.layers" for path, _ in g.module_calls.values())
+    # the list never runs: a node per run of its layers' calls within one call of stack
+    one = collapse(g, 1)
+    assert [op.label for op in one.ops] == ["stack.layers · ModuleList", "tanh",
+                                            "stack.layers · ModuleList", "Σ"]
+    lists = [op for op in one.ops if op.attrs.get("collapsed")]
+    assert [op.attrs["ops"] for op in lists] == [2, 1]
+    assert all(op.attrs["module_call"] is None for op in lists)
+    assert {op.attrs["parent_call"] for op in lists} == {0}
+    assert one.module_calls == {0: ("stack", None)}
+    two = collapse(g, 2)
+    layers = [op.name for op in two.ops if op.attrs.get("collapsed")]
+    assert layers == ["stack.layers.0", "stack.layers.1", "stack.layers.0"]
+    assert module_tree(g)["stack.layers.0"].calls == 2

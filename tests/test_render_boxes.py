@@ -82,18 +82,81 @@ def _nested():
     return TorchGraph(loss_of, [torch.randn(2, 3), torch.randn(2, 1)])
 
 
-NETS = {"mlp": _mlp, "residual": _residual, "nested": _nested}
+class _Cell(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ih = nn.Linear(2, 3)
+
+    def forward(self, x, h):
+        return torch.tanh(self.ih(x) + h)
+
+
+class _RNN(nn.Module):
+    """One cell applied at each of three time steps, the calls back to back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cell = _Cell()
+
+    def forward(self, xs):
+        steps = xs.unbind(0)
+        h = torch.zeros(xs.shape[1], 3)
+        for x in steps:
+            h = self.cell(x, h)
+        return h
+
+
+def _rnn():
+    torch.manual_seed(4)
+    rnn = _RNN()
+    return TorchGraph(lambda xs: rnn(xs).pow(2).sum(), [torch.randn(3, 2, 2, requires_grad=True)])
+
+
+class _ActTwice(nn.Module):
+    """One Tanh module called twice back to back, then once more after a Linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(2, 2)
+        self.act = nn.Tanh()
+
+    def forward(self, x):
+        return self.act(self.lin(self.act(self.act(x))))
+
+
+def _twice():
+    torch.manual_seed(5)
+    net = nn.Sequential(_ActTwice(), nn.Linear(2, 1))
+    return TorchGraph(lambda x: net(x).sum(), [torch.randn(3, 2, requires_grad=True)])
+
+
+NETS = {"mlp": _mlp, "residual": _residual, "nested": _nested, "rnn": _rnn, "twice": _twice}
 
 
 def _box_keys(graph) -> dict[str, list[str]]:
     """Node id -> the boxes that must hold it, outermost first, worked out here from the record
     (not by the renderer): a box per module call, ``path`` for the first and ``path-callN`` for
-    the N-th run of consecutive ops in the module; an op in its module's and its ancestors'
-    current calls, a value in its op's, a parameter in its owner's (and its ancestors')."""
+    the N-th call of the module (the calls capture numbered, ``graph.module_calls``; in a graph
+    without them, the N-th run of consecutive ops in the module); an op in the calls it ran in
+    (a collapsed node in those around it), a value in its op's, a parameter in its owner's (and
+    its ancestors') calls that hold every op reading it."""
     out: dict[str, list[str]] = {}
+    calls = getattr(graph, "module_calls", None) or {}
+    if calls:
+        nth: dict[int, int] = {}
+        for number, (path, _) in sorted(calls.items()):
+            nth[number] = 1 + sum(1 for k in nth if calls[k][0] == path)
+        for op in graph.ops:
+            start = op.attrs.get("parent_call" if op.attrs.get("collapsed") else "module_call")
+            chain = []
+            while start is not None:
+                chain.insert(0, start)
+                start = calls[start][1]
+            out[op.id] = [calls[k][0] if nth[k] == 1 else f"{calls[k][0]}-call{nth[k]}"
+                          for k in chain if calls[k][0] in graph.modules and calls[k][0]]
     runs: dict[str, int] = {}
     prev: list[str] = []
-    for op in graph.ops:
+    for op in graph.ops if not calls else ():
         path = op.attrs.get("module") or ""
         parts = path.split(".") if path else []
         chain = [".".join(parts[:k]) for k in range(1, len(parts) + 1)]
@@ -109,9 +172,14 @@ def _box_keys(graph) -> dict[str, list[str]]:
     for n in graph.nodes:
         if n.attrs.get("parameter"):
             owner = n.name.rsplit(".", 1)[0]
-            reader = out[graph.successors(n.id)[0].id]
-            out[n.id] = [k for k in reader
+            readers = [out[r.id] for r in graph.successors(n.id)]
+            common = [k for k in readers[0] if all(k in r for r in readers)]
+            out[n.id] = [k for k in common
                          if owner == _path_of(k) or owner.startswith(_path_of(k) + ".")]
+        elif n.kind == "constant" and n.id not in {v.id for v in graph.inputs.values()}:
+            readers = [out[r.id] for r in graph.successors(n.id)]
+            if readers and all(r == readers[0] for r in readers):
+                out[n.id] = readers[0]  # the RNN's first state, read by the cell's first call
     return out
 
 
@@ -178,7 +246,11 @@ def test_module_boxes_keep_apart(name, direction, with_all):
                 "residual": {"net"} | {f"net.block{i}{s}" for i in (1, 2)
                                        for s in ("", ".conv1", ".relu", ".conv2", ".relu-call2")},
                 "nested": {"model", "model.stem", "model.body", "model.head"}
-                | {f"model.body.{i}" for i in range(3)}}[name]
+                | {f"model.body.{i}" for i in range(3)},
+                "rnn": {"rnn"} | {f"rnn.cell{s}{c}" for s in ("", ".ih")
+                                  for c in ("", "-call2", "-call3")},
+                "twice": {"net", "net.0", "net.0.lin", "net.1", "net.0.act", "net.0.act-call2",
+                          "net.0.act-call3"}}[name]
     _check(g, boxes, nodes)
     assert set(boxes) == expected
 
@@ -213,6 +285,85 @@ def test_a_module_called_twice_gets_a_box_per_call():
     boxes, nodes = _drawn(plain, with_all=True)
     assert not any("-call" in key for key in boxes)
     _check(plain, boxes, nodes)
+
+
+def test_a_module_called_back_to_back_gets_a_box_per_call():
+    """The Tanh module called twice in a row, and the RNN cell at each time step: a box per call,
+    each holding only that call's ops and values; the cell's weights, read by every call, sit in
+    the RNN's box outside the cells' boxes."""
+    g = _twice()
+    boxes, nodes = _drawn(g, with_all=True)
+    tanhs = [op for op in g.ops if op.attrs.get("module") == "net.0.act"]
+    assert len(tanhs) == 3
+    for op, key in zip(tanhs, ("net.0.act", "net.0.act-call2", "net.0.act-call3")):
+        out = g.successors(op.id)[0]
+        assert _inside(nodes[op.id], boxes[key]) and _inside(nodes[out.id], boxes[key])
+        others = [o for o in tanhs if o is not op]
+        assert all(_apart(nodes[o.id], boxes[key]) for o in others)
+    rnn = _rnn()
+    boxes, nodes = _drawn(rnn)
+    for name in ("rnn.cell.ih.weight", "rnn.cell.ih.bias"):
+        p = rnn.parameters[name].id
+        assert _inside(nodes[p], boxes["rnn"])
+        assert all(_apart(nodes[p], boxes[k]) for k in boxes if k.startswith("rnn.cell"))
+    _check(rnn, boxes, nodes)
+
+
+class _Stack(nn.Module):
+    """Layers in a ModuleList the parent calls in turn (the list never runs forward)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(2, 2), nn.Linear(2, 2)])
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return self.layers[0](torch.tanh(x))
+
+
+def _stack():
+    torch.manual_seed(6)
+    stack = _Stack()
+    return TorchGraph(lambda x: stack(x).sum(), [torch.randn(2, requires_grad=True)])
+
+
+@pytest.mark.parametrize("name", [*sorted(NETS), "stack"])
+def test_boxes_group_the_ops_as_collapse_does(name):
+    """The ops a box at level L holds are the members of one node of ``collapse(graph, L - 1)``,
+    and every such node has its box: on the captured graph and on collapsed ones."""
+    from graphanim.modules import collapse, module_level
+
+    g = _stack() if name == "stack" else NETS[name]()
+    deepest = max(module_level(op.attrs.get("module") or "") for op in g.ops)
+    for shown in [g] + [collapse(g, d) for d in range(1, deepest)]:
+        chains = render._box_chains(shown)
+        top = deepest if shown is g else shown.depth
+        for level in range(1, top + 1):
+            held: dict[tuple[str, int], set[str]] = {}
+            for op in shown.ops:
+                for key in chains.get(op.id, ()):
+                    if module_level(key[0]) == level:
+                        held.setdefault(key, set()).add(op.id)
+            # members are ids of g: map them to the nodes shown (collapsed ones stand for some)
+            where = {m: op.id for op in shown.ops for m in op.attrs.get("members", [op.id])}
+            expected = [{where[m] for m in op.attrs["members"]}
+                        for op in collapse(shown, level - 1).ops if op.attrs.get("collapsed")]
+            assert sorted(map(sorted, held.values())) == sorted(map(sorted, expected)), level
+
+
+def test_collapsed_calls_sit_in_their_parents_boxes():
+    g = _rnn()
+    from graphanim.modules import collapse
+
+    one = collapse(g, 1)  # three cell nodes in the RNN's box, the shared weights beside them
+    boxes, nodes = _drawn(one, with_all=True)
+    assert set(boxes) == {"rnn"}
+    _check(one, boxes, nodes)
+    two = collapse(g, 2)
+    boxes, nodes = _drawn(two, with_all=True)
+    assert set(boxes) == {"rnn", "rnn.cell", "rnn.cell-call2", "rnn.cell-call3"}
+    _check(two, boxes, nodes)
 
 
 def test_module_pictures_are_deterministic():
