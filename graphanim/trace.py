@@ -1348,6 +1348,56 @@ def _build(
     gvalue = grads.value
     gleaf = grads.leaf
 
+    columns = packer.columns
+    groups = packer.groups
+
+    def computed_node(k: Key, default: str) -> Node:
+        """The node of a value an op computed, the first time it is asked for (the common case
+        of ``value_node``, written out: a 0-dim CPU value is packed here)."""
+        name = key_names.get(k) or default
+        if name in taken:
+            name = unique(name)
+        else:
+            taken.add(name)
+        grad = gvalue.get(k)
+        if grad is not None:
+            grad = pack(grad)
+        snap = snapshots[k]
+        dtype = snap.dtype
+        dt = dtype_names.get(dtype)
+        if dt is None:
+            dt = dtype_names[dtype] = str(dtype).replace("torch.", "")
+        col = columns.get(dtype)
+        if col is not None and not snap.dim() and snap.is_cpu and id(snap) not in codes:
+            group = groups[col]
+            value = len(group) << 4 | col
+            group.append(snap)
+            codes[id(snap)] = value
+            node = Node(
+                f"n{len(nodes)}", name, plain_text(name), "value", value, grad, (), None, dt, {}
+            )
+            node._store = store
+        else:
+            shape = snap.shape
+            value = pack(snap)
+            node = Node(
+                f"n{len(nodes)}",
+                name,
+                plain_text(name),
+                "value",
+                value,
+                grad,
+                tuple(shape) if shape else (),
+                None,
+                dt,
+                {},
+            )
+            if type(value) is int or type(grad) is int:
+                node._store = store
+        nodes.append(node)
+        by_key[k] = node
+        return node
+
     def value_node(k: Key, kind: str, default: str) -> Node:
         node = by_key.get(k)
         if node is not None:
@@ -1474,7 +1524,11 @@ def _build(
                 e._store = store
             edges.append(e)
         for j, k in enumerate(call.outputs):
-            out_node = value_node(k, "value", call.op)
+            out_node = by_key.get(k)
+            if out_node is None:
+                out_node = (
+                    computed_node(k, call.op) if k in snapshots else value_node(k, "value", call.op)
+                )
             e = Edge(op_id, out_node.id, out_node._grad, j)
             e._store = out_node._store
             edges.append(e)

@@ -566,6 +566,41 @@ def test_scalar_values_and_grads_share_one_store_per_dtype() -> None:
     assert all(t.dim() == 0 and t.dtype == torch.float64 for t in values + grads)
 
 
+@pytest.mark.parametrize(
+    "dtype",
+    [
+        torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.int64, torch.int8,
+        torch.uint8, torch.bool, torch.complex128, torch.complex64,
+    ],
+)
+def test_packed_numbers_keep_every_bit(dtype: torch.dtype) -> None:
+    """Packing reads 0-dim tensors through Python numbers: nothing may be rounded on the way,
+    at the extremes of each dtype included (-0.0, subnormals, inf, nan, the largest ints)."""
+    from graphanim.graph import Packer
+
+    if dtype.is_floating_point:
+        info = torch.finfo(dtype)
+        raw = [0.0, -0.0, info.tiny, info.tiny / 4, info.max, -info.max, info.eps, 1 / 3]
+        raw += [float("inf"), float("-inf"), float("nan")]
+        numbers = [torch.tensor(v, dtype=dtype) for v in raw]
+    elif dtype.is_complex:
+        numbers = [torch.tensor(v, dtype=dtype) for v in (complex(1 / 3, -0.0), 1e-40j)]
+    elif dtype == torch.bool:
+        numbers = [torch.tensor(True), torch.tensor(False)]
+    else:
+        info = torch.iinfo(dtype)
+        numbers = [torch.tensor(v, dtype=dtype) for v in (info.min, info.max, 0, 1)]
+    packer = Packer()
+    codes = [packer.add(t) for t in numbers]
+    assert all(type(c) is int for c in codes)
+    packer.finish()
+    for t, c in zip(numbers, codes):
+        got = packer.store[c & 15][c >> 4]
+        assert got.dtype == dtype
+        # same bits: compare the raw bytes, which also tells -0.0 from 0.0 and keeps nan payloads
+        assert got.reshape(1).view(torch.uint8).tolist() == t.reshape(1).view(torch.uint8).tolist()
+
+
 def test_setting_numbers_on_nodes_by_hand() -> None:
     """A hand-set int is a number, not a code into a store; setting the value of a packed node
     keeps its gradient."""
