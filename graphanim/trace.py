@@ -192,8 +192,8 @@ def _snapshot(t: torch.Tensor) -> torch.Tensor:
 class _Call:
     """One recorded op: a torch function call or a ``@trackable_function`` apply."""
 
-    __slots__ = ("attrs", "internal", "label", "module", "op", "operands", "outputs", "saved",
-                 "seq", "tensors")
+    __slots__ = ("attrs", "internal", "label", "module", "op", "operands", "outputs", "pending",
+                 "saved", "seq", "tensors")
 
     def __init__(
         self,
@@ -215,6 +215,8 @@ class _Call:
         self.internal: Sequence[Any] = ()  # autograd nodes this op created (a list once known)
         self.saved: Sequence[Key] = ()  # values its backward reads (saved tensors)
         self.tensors: Sequence[torch.Tensor] = tensors  # the output tensors, until backward ran
+        # (args, operands swapped) while the operands are still to be read (see _Recorder.resolve)
+        self.pending: tuple[Sequence[Any], bool] | None = None
 
 
 class _Recorder:
@@ -230,7 +232,8 @@ class _Recorder:
         self.call_stack: list[int] = []  # numbers of the module calls running now
         self.module_names: dict[int, str] = {}
         self.root_modules: list[Any] = []
-        self.paused = 0
+        # calls whose operands are read later, all before the next in-place op (see resolve)
+        self.pending: list[_Call] = []
         # storage address -> keys of aliased values; built at the first in-place op
         self.aliases: dict[int, list[Key]] | None = None
         self.versions: dict[Key, int] = {}  # aliased value -> its version counter when recorded
@@ -390,11 +393,29 @@ class _Recorder:
             if fn is None:
                 return out
             # the common case, written out: one new differentiable tensor
+            k = (fn, out.output_nr)
+            snapshots = self.snapshots
+            module = self.call_stack[-1] if self.call_stack else None
+            if not kwargs and k not in snapshots:
+                for a in args:
+                    if type(a) is list or type(a) is dict:  # a container that may change later
+                        break
+                else:
+                    # Reading the operands waits (most calls of a big program never reach
+                    # the outputs): their keys stay the same until an in-place op runs, and
+                    # every in-place op resolves the waiting calls first.
+                    snapshots[k] = out  # detached (or copied) by settle() when func returned
+                    self.versions[k] = out._version
+                    if self.aliases is not None:
+                        self._index_alias(out, k)
+                    call = _Call(op, op, [], (k,), _NO_KWARGS, module, (out,))
+                    call.pending = (args, swapped)
+                    self.calls.append(call)
+                    self.pending.append(call)
+                    return out
             operands, attrs = self._operands(op, args, kwargs)
             if swapped and len(operands) == 2:
                 operands.reverse()
-            k = (fn, out.output_nr)
-            snapshots = self.snapshots
             if k in snapshots and any(k == o[1] for o in operands):
                 return out  # the op returned an input unchanged (x.contiguous(), x.float())
             snapshots[k] = out  # detached (or copied) by settle() when func has returned
@@ -408,15 +429,36 @@ class _Recorder:
                     operands,
                     (k,),
                     attrs,
-                    self.call_stack[-1] if self.call_stack else None,
+                    module,
                     (out,),
                 )
             )
             return out
-        # the operands' keys change when the op runs: read them first
+        # the operands' keys change when the op runs: read them first, and every waiting call's
+        self.resolve_all()
         pre = self._operands(op, args, kwargs)
         self.protect(kwargs.get("out", args[0] if args else None))
         return self._record(op, swapped, args, kwargs, func(*args, **kwargs), pre)
+
+    def resolve(self, call: _Call) -> None:
+        """Read the operands of a call recorded with ``pending`` arguments."""
+        if call.pending is None:
+            return
+        args, swapped = call.pending
+        call.pending = None
+        op = call.op
+        operands, attrs = self._operands(op, args, _NO_KWARGS)
+        if swapped and len(operands) == 2:
+            operands.reverse()
+        call.operands = operands
+        call.attrs = attrs
+        call.label = op_label(op, attrs) if attrs else _LABELS[op]
+
+    def resolve_all(self) -> None:
+        """Resolve every waiting call: before an in-place op changes what its operands are."""
+        for call in self.pending:
+            self.resolve(call)
+        self.pending = []
 
     def _record(
         self,
@@ -515,10 +557,7 @@ class _CaptureMode(TorchFunctionMode):
         self.recorder = recorder
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-        rec = self.recorder
-        if rec.paused:
-            return func(*args, **(kwargs or {}))
-        return rec.on_torch_function(func, args, kwargs if kwargs else _NO_KWARGS)
+        return self.recorder.on_torch_function(func, args, kwargs if kwargs else _NO_KWARGS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -882,6 +921,12 @@ def _trace(
         rec.frame = rec.stop = None
     outs, out_names = _outputs(result, func)
     out_keys = [rec.see(t) for t in outs]
+    # ---- structure from autograd: which nodes each call created --------------------------
+    reach, accs, uses, nexts = _walk([t.grad_fn for t in outs])
+    for call in rec.pending:  # read the operands of the waiting calls the outputs depend on
+        if call.outputs[0][0] in nexts:
+            rec.resolve(call)
+    rec.pending = []
     stale = rec.changed_behind_our_back()
     if stale:
         warnings.warn(
@@ -904,8 +949,6 @@ def _trace(
                 stacklevel=3,
             )
 
-    # ---- structure from autograd: which nodes each call created --------------------------
-    reach, accs, uses, nexts = _walk([t.grad_fn for t in outs])
     owner: dict[Any, _Call] = {}
     for call in rec.calls:
         for k in call.outputs:

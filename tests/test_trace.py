@@ -249,6 +249,41 @@ def test_values_are_snapshots():
     assert float(first.value) == 2.0 and float(g.outputs[0].value) == 6.0
 
 
+def test_operands_are_the_values_before_a_later_inplace_op():
+    """Operands of an op are read as it ran, even when an in-place op later gives the same
+    tensor a new autograd node (graphanim reads operands late, but never after such an op)."""
+
+    def f(x):
+        a = x * 2
+        b = torch.neg(a)  # (neg saves nothing: a may change in place afterwards)
+        a.mul_(3)
+        return b + a
+
+    g = TorchGraph(f, [0.75])
+    neg = next(op for op in g.ops if op.op == "neg")
+    (into_neg,) = g.predecessors(neg)
+    assert float(into_neg.value) == 1.5  # a before mul_
+    add = next(op for op in g.ops if op.op == "add")
+    assert [float(n.value) for n in g.predecessors(add)] == [-1.5, 4.5]
+    x = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    (expected,) = torch.autograd.grad(f(x), [x])
+    assert float(g.grad("x")) == float(expected)
+
+
+def test_a_list_that_grows_after_an_op_does_not_change_its_operands():
+    def f(x):
+        parts, sums = [], []
+        for i in range(3):
+            parts.append(x * (i + 1))
+            sums.append(torch.stack(parts).sum())
+        return sums[0] + sums[1] + sums[2]
+
+    g = TorchGraph(f, [2.0])
+    stacks = [op for op in g.ops if op.op == "stack"]
+    assert [len(g.in_edges(op)) for op in stacks] == [1, 2, 3]
+    assert float(g.grad("x")) == 1 + (1 + 2) + (1 + 2 + 3)
+
+
 def test_networkx_export_keeps_attributes():
     g = TorchGraph(branches, [2.0, 1.0])
     nxg = g.to_networkx()
