@@ -579,17 +579,27 @@ def _input_names(func: Callable[..., Any], n: int, names: Sequence[str] | None) 
             raise ValueError(f"names must be unique; repeated: {', '.join(dup)}")
         return names
     out: list[str] = []
-    try:
-        params = list(inspect.signature(func).parameters.values())
-    except (TypeError, ValueError):
-        params = []
-    for p in params:
-        if len(out) == n:
-            break
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            out.append(p.name)
-        elif p.kind == p.VAR_POSITIONAL:
-            break
+    if (
+        type(func) is types.FunctionType
+        and "__wrapped__" not in func.__dict__
+        and "__signature__" not in func.__dict__
+    ):
+        # a plain function: its positional parameters lead its code's variable names (what
+        # inspect.signature reports, a dozen times faster)
+        code = func.__code__
+        out = list(code.co_varnames[: min(n, code.co_argcount)])
+    else:
+        try:
+            params = list(inspect.signature(func).parameters.values())
+        except (TypeError, ValueError):
+            params = []
+        for p in params:
+            if len(out) == n:
+                break
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+                out.append(p.name)
+            elif p.kind == p.VAR_POSITIONAL:
+                break
     used = set(out)
     i = len(out)
     while len(out) < n:
@@ -1370,12 +1380,17 @@ def _build(
         roots.insert(0, func)
     for mod in roots:
         prefix = "" if mod is func else _object_name(mod, func, wrapped, in_names)
+        owned: list[tuple[str, Any]] = []  # parameters first, then buffers, as named_* give them
+        buffers: list[tuple[str, Any]] = []
         for path, m in mod.named_modules():
-            full = ".".join(p for p in (prefix, path) if p)
+            full = f"{prefix}.{path}" if prefix and path else prefix or path
             if module_of.setdefault(id(m), full) == full:
                 module_class.setdefault(full, type(m).__name__)
-        for path, p in list(mod.named_parameters()) + list(mod.named_buffers()):
-            params.setdefault(id(p), ".".join(x for x in (prefix, path) if x))
+            dot = f"{full}." if full else ""
+            owned.extend((dot + nm, p) for nm, p in m._parameters.items() if p is not None)
+            buffers.extend((dot + nm, b) for nm, b in m._buffers.items() if b is not None)
+        for path, p in owned + buffers:
+            params.setdefault(id(p), path)
     for out_name, k in zip(out_names, out_keys):
         if out_name is not None:
             key_names.setdefault(k, out_name)
