@@ -7,6 +7,7 @@ Markdown table. Memory: what a fresh subprocess holds after the workload (see ``
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import random
@@ -118,21 +119,25 @@ def torchviz(func: Callable[..., Any], args: list[Any]) -> None:
     make_dot(out)
 
 
-def best_of(fn: Callable[[], None], repeat: int) -> float:
-    times = []
+def best_of(fns: list[Callable[[], None]], repeat: int) -> list[float]:
+    """Best time of each of ``fns``, run in turn ``repeat`` times (interleaved, so that every
+    measure sees the same machine state: caches, allocator, garbage left by the others)."""
+    best = [float("inf")] * len(fns)
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return best
 
 
 def held_mb(workload: str, mode: str) -> float:
     """Memory (MB) a fresh subprocess holds after one workload, its result kept alive.
 
     Resident memory after minus before, read from /proc/self/statm after ``malloc_trim`` returns
-    freed heap pages to the system, so import-time peaks and freed temporaries do not count. ``plain`` keeps the output (and so the autograd graph with its saved
-    tensors) and the gradients; ``capture`` keeps the TorchGraph.
+    freed heap pages to the system, so import-time peaks and freed temporaries do not count.
+    ``plain`` keeps the output (and so the autograd graph with its saved tensors) and the
+    gradients; ``capture`` keeps the TorchGraph.
     """
     code = (
         "import gc, os, sys; sys.path.insert(0, 'bench'); import capture as c\n"
@@ -165,7 +170,7 @@ def capture_kept(func: Callable[..., Any], args: list[Any]) -> Any:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="skip the 20,000-op chain")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=20, help="runs per measure; the best counts")
     parser.add_argument("--json", help="also write the rows to this JSON file")
     ns = parser.parse_args()
     try:
@@ -182,14 +187,17 @@ def main() -> None:
         func, args = make()
         capture(func, args)  # warm up caches and lazy imports
         repeat = 1 if "20000" in name else ns.repeat
-        t_plain = best_of(lambda: plain(func, args), repeat)
-        t_cap = best_of(lambda: capture(func, args), repeat)
         t_viz: float | str | None = None
+        fns = [functools.partial(plain, func, args), functools.partial(capture, func, args)]
         if have_torchviz:
             try:
-                t_viz = best_of(lambda: torchviz(func, args), repeat)
+                torchviz(func, args)
+                fns.append(functools.partial(torchviz, func, args))
             except RecursionError:
                 t_viz = "RecursionError"
+        t_plain, t_cap, *rest = best_of(fns, repeat)
+        if rest:
+            t_viz = rest[0]
         m_plain = held_mb(name, "plain")
         m_cap = held_mb(name, "capture")
         rows.append(
@@ -204,8 +212,9 @@ def main() -> None:
         )
 
     print(
-        "| workload | plain fwd+bwd | graphanim capture | ÷ plain | torchviz make_dot (fwd + graph) "
-        "| ÷ torchviz | memory plain | memory capture | ÷ plain |"
+        "| workload | plain fwd+bwd | graphanim capture | ÷ plain "
+        "| torchviz make_dot (fwd + graph) | ÷ torchviz "
+        "| memory plain | memory capture | ÷ plain |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
@@ -221,7 +230,8 @@ def main() -> None:
             f"| {r['plain_mb']:.1f} MB | {r['capture_mb']:.1f} MB | {mem_ratio:.2f}× |"
         )
     print(
-        "\nTarget: capture ≤ 3× plain forward+backward at 1000 ops; memory ≤ ~2× on the 20,000-op chain."
+        "\nTarget: capture ≤ 3× plain forward+backward at 1000 ops; "
+        "memory ≤ ~2× on the 20,000-op chain."
     )
     if ns.json:
         with open(ns.json, "w") as fh:
