@@ -933,9 +933,14 @@ def _trace(
     out_keys = [rec.see(t) for t in outs]
     # ---- structure from autograd: which nodes each call created --------------------------
     reach, accs, uses, nexts = _walk([t.grad_fn for t in outs])
-    for call in rec.pending:  # read the operands of the waiting calls the outputs depend on
-        if call.outputs[0][0] in nexts:
-            rec.resolve(call)
+    # the calls the outputs depend on (read the operands of those still waiting)
+    calls: list[_Call] = []
+    for call in rec.calls:
+        made = call.outputs
+        if made[0][0] in nexts or any(k[0] in nexts for k in made[1:]):
+            if call.pending is not None:
+                rec.resolve(call)
+            calls.append(call)
     rec.pending = []
     stale = rec.changed_behind_our_back()
     if stale:
@@ -960,15 +965,11 @@ def _trace(
             )
 
     owner: dict[Any, _Call] = {}
-    for call in rec.calls:
+    for call in calls:
         for k in call.outputs:
             owner.setdefault(k[0], call)
-    calls: list[_Call] = []
-    for call in rec.calls:
+    for call in calls:
         made = call.outputs
-        if made[0][0] not in nexts and not any(k[0] in nexts for k in made):
-            continue  # nothing the outputs depend on
-        calls.append(call)
         internal: list[Any] = []
         call.internal = internal
         boundary: set[Any] | None = None
