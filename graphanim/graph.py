@@ -230,12 +230,14 @@ class Edge:
 
     __slots__ = ("_grad", "_store", "dst", "index", "src")
 
-    def __init__(self, src: str, dst: str, grad: Any = None, index: int = 0) -> None:
+    def __init__(
+        self, src: str, dst: str, grad: Any = None, index: int = 0, _store: Any = None
+    ) -> None:
         self.src = src
         self.dst = dst
         self._grad = grad
         self.index = index
-        self._store: Any = None
+        self._store: Any = _store  # a Packer's store when _grad holds a code
 
     @property
     def grad(self) -> Any:

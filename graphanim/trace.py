@@ -1057,6 +1057,7 @@ def _trace(
         local_names,
         grads,
         backward,
+        owner,
     )
     graph.seeds = list(seeds)
     return graph
@@ -1339,6 +1340,7 @@ def _build(
     local_names: dict[str, torch.Tensor],
     grads: _Grads,
     backward: bool,
+    owner: dict[Any, _Call],
 ) -> Graph:
     nodes: list[Node] = []
     edges: list[Edge] = []
@@ -1522,6 +1524,7 @@ def _build(
 
     kinds = {"leaf": "input", "const": "constant"}
     op_of_call: dict[int, Node] = {}
+    with_saved: list[Node] = []  # op nodes whose "saved" still holds keys
     calls_used: set[int] = set()  # numbers of the module calls that ops ran in
     for call in calls:
         operand_nodes: list[Node] = []
@@ -1572,29 +1575,32 @@ def _build(
         )
         nodes.append(op_node)
         op_of_call[id(call)] = op_node
-        in_grads = _operand_grads(call, grads) if backward else {}
         op_id = op_node.id
-        for i, src in enumerate(operand_nodes):
-            g = in_grads.get(i)
-            if g is not None:
-                g = codes.get(id(g)) or pack(g)
-            e = Edge(src.id, op_id, g, i)
-            if type(g) is int:
-                e._store = store
-            edges.append(e)
+        in_grads = _operand_grads(call, grads) if backward else None
+        if in_grads is None:
+            for i, src in enumerate(operand_nodes):
+                edges.append(Edge(src.id, op_id, None, i))
+        else:
+            for i, src in enumerate(operand_nodes):
+                g = in_grads[i]
+                if g is None:
+                    edges.append(Edge(src.id, op_id, None, i))
+                    continue
+                code = codes.get(id(g))
+                g = pack(g) if code is None else code
+                edges.append(Edge(src.id, op_id, g, i, store if type(g) is int else None))
         for j, k in enumerate(call.outputs):
             out_node = by_key.get(k)
             if out_node is None:
                 out_node = (
                     computed_node(k, call.op) if k in snapshots else value_node(k, "value", call.op)
                 )
-            e = Edge(op_id, out_node.id, out_node._grad, j)
-            e._store = out_node._store
-            edges.append(e)
+            edges.append(Edge(op_id, out_node.id, out_node._grad, j, out_node._store))
+        if call.saved:
+            with_saved.append(op_node)
 
-    for op_node in op_of_call.values():
-        if "saved" in op_node.attrs:
-            op_node.attrs["saved"] = [by_key[k].id for k in op_node.attrs["saved"] if k in by_key]
+    for op_node in with_saved:
+        op_node.attrs["saved"] = [by_key[k].id for k in op_node.attrs["saved"] if k in by_key]
 
     output_ids: list[str] = []
     for k in out_keys:
@@ -1605,13 +1611,9 @@ def _build(
 
     backward_ids: list[str] = []
     if backward:
-        order_call: dict[Any, _Call] = {}
-        for call in calls:
-            for node in call.internal:
-                order_call[node] = call
         seen_calls: set[int] = set()
         for node in grads.order:
-            ran = order_call.get(node)
+            ran = owner.get(node)
             if ran is not None and id(ran) not in seen_calls:
                 seen_calls.add(id(ran))
                 backward_ids.append(op_of_call[id(ran)].id)
@@ -1651,8 +1653,9 @@ def _build(
     return graph
 
 
-def _operand_grads(call: _Call, grads: _Grads) -> dict[int, Any]:
-    """Gradient flowing into each tensor operand position of ``call``.
+def _operand_grads(call: _Call, grads: _Grads) -> list[Any] | None:
+    """Gradient flowing into each operand position of ``call`` (``None`` where none does, and
+    for Python-number operands), or ``None`` when no backward pass ran.
 
     The autograd nodes the op created (``call.internal``) hand gradients to nodes outside it; each
     such crossing is matched to the next unmatched operand position holding that value. A value
@@ -1663,14 +1666,25 @@ def _operand_grads(call: _Call, grads: _Grads) -> dict[int, Any]:
     """
     nexts = grads.nexts
     if not nexts:  # no backward pass ran
-        return {}
+        return None
     internal = call.internal
-    single = len(internal) == 1
     operands = call.operands
-    fired = grads.fired
+    n = len(operands)
     slot = grads.slot
     leaf_key = grads.leaf_key
-    out: dict[int, Any] = {}
+    fired = grads.fired
+    if len(internal) == 1 and n == 1 and internal[0] not in fired:
+        # the common case, written out: one unhooked node reading one operand
+        key0 = operands[0][1]
+        total = None
+        for e in nexts[internal[0]]:
+            if e[0] is not None and leaf_key.get(e[0], e) == key0:
+                g = slot.get(e)
+                if g is not None:  # (several crossings into the one operand sum, as below)
+                    total = g if total is None else total + g
+        return [total]
+    out: list[Any] = [_NO_GRAD] * n
+    single = len(internal) == 1
     from_hooks = False
     for node in internal:
         f = fired.get(node)
@@ -1689,7 +1703,7 @@ def _operand_grads(call: _Call, grads: _Grads) -> dict[int, Any]:
             first = -1
             for pos, (kind, k) in enumerate(operands):
                 if kind == "t" and k == key:
-                    if pos not in out:
+                    if out[pos] is _NO_GRAD:
                         out[pos] = g
                         first = -2
                         break
@@ -1698,11 +1712,15 @@ def _operand_grads(call: _Call, grads: _Grads) -> dict[int, Any]:
             if first >= 0 and g is not None:  # more crossings than positions: sum them
                 prev = out[first]
                 out[first] = g if prev is None else prev + g
-    if from_hooks:
-        for pos, g in out.items():
-            if g is not None and g.requires_grad:
-                out[pos] = g.detach()
+    for pos, g in enumerate(out):
+        if g is _NO_GRAD:
+            out[pos] = None
+        elif from_hooks and g is not None and g.requires_grad:
+            out[pos] = g.detach()
     return out
+
+
+_NO_GRAD = object()  # an operand position no crossing has reached yet
 
 
 def _plain(g: torch.Tensor | None) -> torch.Tensor | None:
