@@ -314,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_depth,
         default=None,
         metavar="K",
-        help="nn.Module nesting shown open; deeper modules fold into one node each "
+        help="nn.Module nesting shown open; each call of a deeper module folds into one node "
         "(default: automatic for big graphs; 'full' never folds)",
     )
     render.add_argument(

@@ -537,15 +537,29 @@ def _groups(graph: Graph, ops: list[Node], step: str, layers: Mapping[str, float
     if step == "op":
         return [_Group([op], "op", k + 1, k + 1, len(ops)) for k, op in enumerate(ops)]
     if step == "module":
-        runs: list[tuple[str, list[Node]]] = []
+        # one step per run of ops in one module call: two calls of one module (a recurrent
+        # cell, a ReLU used twice) are two steps
+        runs: list[tuple[tuple[str, Any], list[Node]]] = []
         for op in ops:
-            path = str(op.attrs.get("module") or "")
-            if runs and runs[-1][0] == path:
+            key = (str(op.attrs.get("module") or ""), op.attrs.get("module_call"))
+            if runs and runs[-1][0] == key:
                 runs[-1][1].append(op)
             else:
-                runs.append((path, [op]))
-        return [_Group(members, "module", k + 1, k + 1, len(runs), [_module_label(graph, path)])
-                for k, (path, members) in enumerate(runs)]
+                runs.append((key, [op]))
+        calls_of: dict[str, list[Any]] = {}  # path -> its calls, in call order
+        for (path, call), _ in runs:
+            if call is not None and call not in calls_of.setdefault(path, []):
+                calls_of[path].append(call)
+        for held in calls_of.values():
+            held.sort()
+        groups = []
+        for k, ((path, call), members) in enumerate(runs):
+            label = _module_label(graph, path)
+            same = calls_of.get(path, [])
+            if call is not None and len(same) > 1:
+                label += f", call {same.index(call) + 1} of {len(same)}"
+            groups.append(_Group(members, "module", k + 1, k + 1, len(runs), [label]))
+        return groups
     keys = dict(layers) if layers is not None else _op_depths(graph)
     by_key: dict[float, list[Node]] = {}
     for op in ops:

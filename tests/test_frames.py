@@ -452,6 +452,36 @@ def test_step_by_module_groups_runs_of_ops_in_one_module() -> None:
     assert sum(len(f.ops) for f in bwd) == len(g.ops)
 
 
+def test_step_by_module_gives_each_call_of_a_module_its_own_step() -> None:
+    """A cell called three times in a row is three steps, each naming which call it is."""
+    torch.manual_seed(0)
+    cell = torch.nn.Linear(2, 2)
+
+    def f(x):
+        h = x
+        for _ in range(3):
+            h = torch.tanh(cell(h))  # cell's ops, then tanh outside any module
+        return h.sum()
+
+    g = TorchGraph(f, [torch.tensor([0.5, -1.0])])
+    fwd = steps(build_frames(g, "forward", step="module"), "forward")
+    calls = [{g.node(o).attrs.get("module_call") for o in f.ops} for f in fwd]
+    assert all(len(c) == 1 for c in calls)
+    in_cell = [f for f, c in zip(fwd, calls) if c != {None}]
+    assert len(in_cell) == 3 and len({c.pop() for c in calls if c != {None}}) == 3
+    assert [f.caption.splitlines()[0] for f in in_cell] == [
+        f"cell (Linear), call {k} of 3" for k in (1, 2, 3)
+    ]
+    assert sum(len(f.ops) for f in fwd) == len(g.ops)
+    # back to back: no op between the calls tells them apart, their numbers do
+    g = TorchGraph(lambda x: cell(cell(x)).sum(), [torch.tensor([0.5, -1.0])])
+    fwd = steps(build_frames(g, "forward", step="module"), "forward")
+    assert [f.caption.splitlines()[0] for f in fwd[:2]] == [
+        "cell (Linear), call 1 of 2",
+        "cell (Linear), call 2 of 2",
+    ]
+
+
 def test_big_graphs_step_by_layer_automatically() -> None:
     from graphanim.frames import AUTO_OP_LIMIT
 
