@@ -1413,8 +1413,13 @@ def _build(
     groups = packer.groups
 
     def computed_node(k: Key, default: str) -> Node:
-        """The node of a value an op computed, the first time it is asked for (the common case
-        of ``value_node``, written out: a 0-dim CPU value is packed here)."""
+        """The node of a value an op computed, the first time it is asked for: the common case
+        of ``value_node`` (a 0-dim CPU value of a dtype already packed) written out."""
+        snap = snapshots[k]
+        dtype = snap.dtype
+        col = columns.get(dtype)
+        if col is None or snap.dim() or not snap.is_cpu or id(snap) in codes:
+            return value_node(k, "value", default)
         name = key_names.get(k) or default
         if name in taken:
             name = unique(name)
@@ -1423,38 +1428,26 @@ def _build(
         grad = gvalue.get(k)
         if grad is not None:
             grad = pack(grad)
-        snap = snapshots[k]
-        dtype = snap.dtype
         dt = dtype_names.get(dtype)
         if dt is None:
             dt = dtype_names[dtype] = str(dtype).replace("torch.", "")
-        col = columns.get(dtype)
-        if col is not None and not snap.dim() and snap.is_cpu and id(snap) not in codes:
-            group = groups[col]
-            value = len(group) << 4 | col
-            group.append(snap)
-            codes[id(snap)] = value
-            node = Node(
-                f"n{len(nodes)}", name, plain_text(name), "value", value, grad, (), None, dt, {}
-            )
-            node._store = store
-        else:
-            shape = snap.shape
-            value = pack(snap)
-            node = Node(
-                f"n{len(nodes)}",
-                name,
-                plain_text(name),
-                "value",
-                value,
-                grad,
-                tuple(shape) if shape else (),
-                None,
-                dt,
-                {},
-            )
-            if type(value) is int or type(grad) is int:
-                node._store = store
+        group = groups[col]
+        value = len(group) << 4 | col
+        group.append(snap)
+        codes[id(snap)] = value
+        node = Node(
+            f"n{len(nodes)}",
+            name,
+            plain_text(name),
+            "value",
+            value,
+            grad,
+            (),
+            None,
+            dt,
+            {},
+        )
+        node._store = store
         nodes.append(node)
         by_key[k] = node
         return node
