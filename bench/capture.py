@@ -1,7 +1,8 @@
 """Capture benchmark: TorchGraph time and memory against plain forward+backward and torchviz.
 
 Run by hand: ``python bench/capture.py`` (add ``--quick`` to skip the 20,000-op chain). Prints a
-Markdown table. Memory: what a fresh subprocess holds after the workload (see ``held_mb``).
+Markdown table; ``--phases`` prints where a capture spends its time instead. Memory: what a fresh
+subprocess holds after the workload (see ``held_mb``).
 """
 
 from __future__ import annotations
@@ -167,12 +168,81 @@ def capture_kept(func: Callable[..., Any], args: list[Any]) -> Any:
     return TorchGraph(func, args)
 
 
+PHASES = ("forward", "walk", "saved", "backward", "build", "other")
+
+
+def phases(func: Callable[..., Any], args: list[Any], repeat: int) -> dict[str, float]:
+    """Best time (s) of each phase of a capture: ``forward`` runs ``func`` under the recording
+    mode, ``walk`` reads the autograd graph, ``saved`` finds the saved tensors, ``backward`` is
+    the one backward pass, ``build`` makes the nodes and edges; ``other`` is the rest (operand
+    reading, op ownership, cleanup)."""
+    from graphanim import trace as T
+
+    spent: dict[str, float] = {}
+    start = [0.0]
+    wrapped = {"_walk": "walk", "_read_saved": "saved", "_backward": "backward", "_build": "build"}
+    originals = {name: getattr(T, name) for name in [*wrapped, "_trace", "_outputs"]}
+
+    def timed(name: str, phase: str) -> Callable[..., Any]:
+        def run(*a: Any, **k: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return originals[name](*a, **k)
+            finally:
+                spent[phase] = spent.get(phase, 0.0) + time.perf_counter() - t0
+
+        return run
+
+    def traced(*a: Any, **k: Any) -> Any:
+        start[0] = time.perf_counter()
+        return originals["_trace"](*a, **k)
+
+    def outputs(*a: Any, **k: Any) -> Any:
+        spent["forward"] = time.perf_counter() - start[0]
+        return originals["_outputs"](*a, **k)
+
+    best: dict[str, float] = {}
+    try:
+        for name, phase in wrapped.items():
+            setattr(T, name, timed(name, phase))
+        T._trace, T._outputs = traced, outputs  # type: ignore[assignment]
+        capture(func, args)
+        for _ in range(repeat):
+            spent.clear()
+            t0 = time.perf_counter()
+            capture(func, args)
+            total = time.perf_counter() - t0
+            spent["other"] = total - sum(spent.values())
+            for phase in PHASES:
+                best[phase] = min(best.get(phase, float("inf")), spent.get(phase, 0.0))
+    finally:
+        for name, fn in originals.items():
+            setattr(T, name, fn)
+    return best
+
+
+def print_phases(repeat: int) -> None:
+    print("| workload | " + " | ".join(PHASES) + " |")
+    print("|---|" + "---:|" * len(PHASES))
+    for name, make in WORKLOADS.items():
+        if "20000" in name:
+            continue
+        best = phases(*make(), repeat)
+        print(f"| {name} | " + " | ".join(f"{best[p] * 1e3:.2f} ms" for p in PHASES) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="skip the 20,000-op chain")
     parser.add_argument("--repeat", type=int, default=20, help="runs per measure; the best counts")
     parser.add_argument("--json", help="also write the rows to this JSON file")
+    parser.add_argument(
+        "--phases", action="store_true", help="only print where a capture spends its time"
+    )
     ns = parser.parse_args()
+    if ns.phases:
+        print_phases(ns.repeat)
+        return
     try:
         import torchviz as _tv  # noqa: F401
 
