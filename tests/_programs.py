@@ -61,3 +61,68 @@ def programs(draw):
         + f"    return ({', '.join(outs)},)\n"
     )
     return src, args, seeds, outs
+
+
+# Ops that read their operands without saving them for backward (an in-place update of an
+# operand afterwards leaves the backward intact), and the ones that save them.
+KEEPS_NOTHING = {
+    "neg": "-{a}",
+    "scale": "{c} * {a}",
+    "shift": "{a} + {c}",
+    "rsub": "{c} - {a}",
+    "add": "{a} + {b}",
+    "sub": "{a} - {b}",
+}
+SAVES_OPERANDS = {
+    "sin": "torch.sin({a})",
+    "square": "{a} ** 2",
+    "mul": "{a} * {b}",
+    "max": "torch.maximum({a}, {b})",
+}
+UPDATES = {"add_": "{a}.add_({c})", "mul_": "{a}.mul_({c})", "sub_": "{a}.sub_({b})"}
+
+
+@st.composite
+def programs_with_inplace(draw):
+    """Random programs that update values in place after other ops have read them.
+
+    A value may be updated in place when no op saved it for backward so far (an op that saves
+    its operands freezes them) and it is not an input (a leaf): autograd allows exactly these.
+    Returns (source, args, outputs); the function returns its outputs as a tuple.
+    """
+    n_in = draw(st.integers(1, 3))
+    names = [f"x{i}" for i in range(n_in)]
+    free: list[str] = []  # values no op saved: in-place updates are allowed on these
+    lines = []
+    k = 0
+    for _ in range(draw(st.integers(2, 12))):
+        c = draw(st.sampled_from([0.5, 2.0, -1.5, 3.0]))
+        if free and draw(st.integers(0, 2)) == 0:
+            a = draw(st.sampled_from(free))
+            b = draw(st.sampled_from(names))
+            op = draw(st.sampled_from(sorted(UPDATES)))
+            if op == "sub_" and b == a:
+                op = "add_"
+            lines.append(UPDATES[op].format(a=a, b=b, c=c))
+            continue
+        a, b = draw(st.sampled_from(names)), draw(st.sampled_from(names))
+        if draw(st.booleans()):
+            expr = KEEPS_NOTHING[draw(st.sampled_from(sorted(KEEPS_NOTHING)))]
+        else:
+            expr = SAVES_OPERANDS[draw(st.sampled_from(sorted(SAVES_OPERANDS)))]
+            for v in (a, b) if "{b}" in expr else (a,):
+                if v in free:
+                    free.remove(v)
+        lines.append(f"v{k} = {expr.format(a=a, b=b, c=c)}")
+        names.append(f"v{k}")
+        free.append(f"v{k}")  # (its producer saved nothing of its own output: see above)
+        k += 1
+    outs = draw(st.lists(st.sampled_from(names[n_in:]), min_size=1, max_size=3, unique=True))
+    args = draw(st.lists(st.floats(-2, 2, allow_nan=False), min_size=n_in, max_size=n_in))
+    params = ", ".join(f"x{i}" for i in range(n_in))
+    src = (
+        f"def prog({params}):\n"
+        + "".join(f"    {ln}\n" for ln in lines)
+        + f"    return ({', '.join(outs)},)\n"
+    )
+    return src, args, outs

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from graphanim import TorchGraph, trackable_function
 from graphanim.render import LegibilityWarning
 
-from ._programs import programs
+from ._programs import programs, programs_with_inplace
 
 # name -> (forward(x), backward(x, y, grad) with y = forward(x), mathtext label)
 UNARY_FUNCTIONS: dict[str, tuple[Callable[..., Any], Callable[..., Any], str]] = {
@@ -183,6 +183,46 @@ def test_capture_matches_torch_for_random_programs_and_functions(case: dict[str,
         nodes = [n for n in g.ops if n.op == cls.__name__]
         assert len(nodes) == in_torch.count(f"{cls.__name__}Backward"), (spec, in_torch)
         assert all(n.label == expected_label(spec) for n in nodes)
+
+
+# the ops of ``programs_with_inplace``, replayed on the operand values the graph recorded
+REPLAY: dict[str, Callable[..., torch.Tensor]] = {
+    "add": torch.add, "add_": torch.add, "sub": torch.sub, "sub_": torch.sub, "mul": torch.mul,
+    "mul_": torch.mul, "neg": torch.neg, "sin": torch.sin, "maximum": torch.maximum,
+}
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(programs_with_inplace())
+def test_inplace_updates_leave_each_op_with_the_operands_it_read(
+    program: tuple[str, list[float], list[str]],
+) -> None:
+    """Values change in place after ops read them: every op, replayed on the operand values the
+    graph shows for it, must give the output value the graph shows; gradients equal PyTorch's."""
+    src, args, _outs = program
+    namespace: dict[str, Any] = {"torch": torch}
+    exec(src, namespace)
+    prog = namespace["prog"]
+    state = process_state()
+    g = TorchGraph(prog, args)
+    assert process_state() == state
+
+    leaves = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in args]
+    results = prog(*leaves)
+    grads = torch.autograd.grad(list(results), leaves, allow_unused=True)
+    for node, result in zip(g.outputs, results, strict=True):
+        assert_same(node.value, result.detach(), f"value of output {node.name}")
+    for i, expected in enumerate(grads):
+        assert_same(g.grad(f"x{i}"), expected, f"gradient of x{i}\n{src}")
+    for op in g.ops:
+        operands = [g.node(e.src).value for e in sorted(g.in_edges(op), key=lambda e: e.index)]
+        (out,) = g.successors(op)
+        if op.op == "pow":
+            replay = torch.pow(operands[0], op.attrs["exponent"])
+        else:
+            replay = REPLAY[str(op.op)](*operands)
+        assert_same(replay, out.value, f"{op.op} replayed on its operands\n{src}")
 
 
 @pytest.fixture(scope="module")
