@@ -440,7 +440,9 @@ def layered_layout(
        adjacent in order, one slot away), on the side where its edge crosses nothing. Where that
        operand is a long edge passing by (a module's input, drawn two layers long so that the
        module's weights get a column of their own) and the edge's source feeds other ops on one
-       side, the leaves all go on the other side, the first operand farthest out.
+       side, the leaves all go on the other side, the first operand farthest out. A leaf that
+       feeds ops in later layers too (a weight shared by the steps of a recurrent cell) is
+       ordered with its edges like any other node instead.
     5. **Coordinates**: each node moves toward the weighted mean of its neighbours while keeping its
        layer's order and one slot between nodes (vectorised rounds). Long edges are drawn as
        straight lines, so each dummy is pulled onto its edge's line, and further rounds re-sort the
@@ -528,13 +530,22 @@ def _docked_constants(
     is the op's first other operand in the leaf's layer that is not a side leaf (a value, an input
     or the dummy node of a long edge): the activation of ``linear(x, W, b)``. A leaf that feeds an
     op without such an operand has no partner and is ordered like any other node.
+
+    A leaf that also starts a long edge (a weight shared by ops in several layers: a recurrent
+    cell, tied weights) is not docked either, and is ordered with its edges: docked leaves and
+    their edges are left out of the crossing reduction, so the dummies of its long edges would be
+    ordered without their source, on both sides of the main path and among another leaf's, and
+    pulling those lines apart would push each later use further across (a staircase).
     """
     n = proper.n_real
     sa, sb = proper.seg_a.tolist(), proper.seg_b.tolist()
     seg_in: dict[int, list[int]] = {}
     first_out: dict[int, int] = {}
+    shared: set[int] = set()
     layer = proper.layer
     for a, b in zip(sa, sb):
+        if b >= n and a < n:
+            shared.add(a)
         if b < n:
             seg_in.setdefault(b, []).append(a)
             # the first op in the very next layer: where a leaf is docked
@@ -543,7 +554,7 @@ def _docked_constants(
     side = _side_leaves(graph, preds)
     docked: dict[int, tuple[int, int, int]] = {}
     for c in range(n):
-        if not side[c] or c not in first_out:
+        if not side[c] or c not in first_out or c in shared:
             continue
         op = first_out[c]
         ins = seg_in.get(op, [])
