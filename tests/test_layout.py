@@ -684,5 +684,7 @@ def test_shared_parameters_keep_the_main_path_straight(name):
         sides = {p.name: pos[p.id][across] - line[0] for p in g.parameters.values()}
         assert len(sides) == 2 and all(abs(d) >= 1 for d in sides.values()), sides
         assert min(sides.values()) < 0 < max(sides.values()), sides
+        # the shallow lines to the later uses keep half a slot from the nodes they pass
+        assert _edges_through_nodes(g, _flow_first(pos, direction), tol=0.5) == [], direction
     assert layered_layout(g) == layered_layout(g)  # deterministic
     assert count_crossings(g, g.layout()) == 0
