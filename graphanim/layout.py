@@ -440,7 +440,9 @@ def layered_layout(
        adjacent in order, one slot away), on the side where its edge crosses nothing. Where that
        operand is a long edge passing by (a module's input, drawn two layers long so that the
        module's weights get a column of their own) and the edge's source feeds other ops on one
-       side, the leaves all go on the other side, the first operand farthest out.
+       side, the leaves all go on the other side, the first operand farthest out. A leaf that
+       feeds ops in later layers too (a weight shared by the steps of a recurrent cell) is
+       ordered with its edges like any other node instead.
     5. **Coordinates**: each node moves toward the weighted mean of its neighbours while keeping its
        layer's order and one slot between nodes (vectorised rounds). Long edges are drawn as
        straight lines, so each dummy is pulled onto its edge's line, and further rounds re-sort the
@@ -448,7 +450,10 @@ def layered_layout(
        drawing (see :func:`count_crossings`). Finally positions snap to a half-slot grid, and a
        constant or parameter that a straight long edge would pass over moves across its layer,
        to the nearest place at least half a slot (more for a steep line) off every such line
-       where its edge crosses nothing (one docked next to a real operand stays there).
+       where its edge crosses nothing (one docked next to a real operand stays there). A leaf
+       whose long edges fan out to ops along one row (a shared weight) moves away from the row
+       until those lines, too, keep that room from every node they pass, if it can do so within
+       half its longest edge's length and without adding crossings.
 
     Every step is deterministic: the same graph (and ``seed``) gives the same positions.
 
@@ -496,11 +501,13 @@ def layered_layout(
     layer = np.array(_assign_layers(graph, preds, succs, topo), dtype=np.int64)
     proper = _Proper(n, layer, src, dst)
     docked = _docked_constants(graph, proper, preds)
-    leaves = _movable_leaves(proper, _side_leaves(graph, preds))
+    side = _side_leaves(graph, preds)
+    leaves = _movable_leaves(proper, side)
+    fans = _fan_leaves(proper, side)
     coord, best = np.zeros(proper.size), -1
     for order in _order(proper, docked, topo, seed, max_sweeps):
         y, crossings = _coordinates(
-            proper, *_insert_docked(proper, order, docked), leaves=leaves
+            proper, *_insert_docked(proper, order, docked), leaves=leaves, fans=fans
         )
         if best < 0 or crossings < best:
             coord, best = y, crossings
@@ -528,13 +535,22 @@ def _docked_constants(
     is the op's first other operand in the leaf's layer that is not a side leaf (a value, an input
     or the dummy node of a long edge): the activation of ``linear(x, W, b)``. A leaf that feeds an
     op without such an operand has no partner and is ordered like any other node.
+
+    A leaf that also starts a long edge (a weight shared by ops in several layers: a recurrent
+    cell, tied weights) is not docked either, and is ordered with its edges: docked leaves and
+    their edges are left out of the crossing reduction, so the dummies of its long edges would be
+    ordered without their source, on both sides of the main path and among another leaf's, and
+    pulling those lines apart would push each later use further across (a staircase).
     """
     n = proper.n_real
     sa, sb = proper.seg_a.tolist(), proper.seg_b.tolist()
     seg_in: dict[int, list[int]] = {}
     first_out: dict[int, int] = {}
+    shared: set[int] = set()
     layer = proper.layer
     for a, b in zip(sa, sb):
+        if b >= n and a < n:
+            shared.add(a)
         if b < n:
             seg_in.setdefault(b, []).append(a)
             # the first op in the very next layer: where a leaf is docked
@@ -543,7 +559,7 @@ def _docked_constants(
     side = _side_leaves(graph, preds)
     docked: dict[int, tuple[int, int, int]] = {}
     for c in range(n):
-        if not side[c] or c not in first_out:
+        if not side[c] or c not in first_out or c in shared:
             continue
         op = first_out[c]
         ins = seg_in.get(op, [])
@@ -882,6 +898,7 @@ def _coordinates(
     offset: np.ndarray,
     refine: int | None = None,
     leaves: np.ndarray | None = None,
+    fans: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int]:
     """Coordinates across the layers: attraction to neighbours, order and one slot kept.
 
@@ -975,6 +992,8 @@ def _coordinates(
     if leaves is not None and size <= 20_000:
         # a leaf docked next to a real operand stays right there (on a line or not)
         y = _clear_lines(proper, y, leaves & ((anchor >= proper.n_real) | (offset == 0)))
+    if fans is not None and size <= 20_000:
+        y = _lift_fans(proper, y, fans)
     return y, _straight_crossings(proper, y)
 
 
@@ -1046,6 +1065,100 @@ def _movable_leaves(proper: _Proper, side: list[bool]) -> np.ndarray:
     has_out = np.zeros(proper.size, dtype=bool)
     has_out[sa] = True
     return ok & has_out
+
+
+def _fan_leaves(proper: _Proper, side: list[bool]) -> np.ndarray:
+    """Side leaves (:func:`_side_leaves`) that start a long edge: a weight shared by ops in
+    several layers, whose edges fan out to all of them (see :func:`_lift_fans`)."""
+    import numpy as np
+
+    n = proper.n_real
+    ok = np.zeros(proper.size, dtype=bool)
+    starts = proper.seg_a[(proper.seg_b >= n) & (proper.seg_a < n)]
+    ok[starts] = True
+    ok[:n] &= np.array(side, dtype=bool)
+    return ok
+
+
+def _lift_fans(
+    proper: _Proper, y: np.ndarray, fans: np.ndarray, clearance: float = _CLEARANCE
+) -> np.ndarray:
+    """``y`` with each leaf in ``fans`` moved across its layer until its long edges clear nodes.
+
+    The straight lines from one leaf to ops on one row (the uses of a shared weight along a
+    recurrent main path) meet that row at a shallow angle, over the nodes just before each op,
+    when the leaf sits close to the row. Such a leaf moves to the nearest grid position of its
+    layer from where every line of its long edges stays ``clearance`` slots (plus half its
+    slope, as in :func:`_clear_lines`) from every real node it passes, the leaf stays one slot
+    from the nodes of its layer and off the lines crossing it, and the drawing has no more
+    crossings than before. It stays where it is when there is no such place within half its
+    longest edge's length (in layers): farther out, the long steep lines cost more than a line
+    passing close to a node. Only the leaf and its own lines move.
+    """
+    import numpy as np
+
+    n = proper.n_real
+    cand = np.flatnonzero(fans)
+    if not len(cand):
+        return y
+    y = y.copy()
+    layer = proper.layer
+    sa, sb = proper.seg_a, proper.seg_b
+    real_layer: dict[int, np.ndarray] = {}
+    order = np.lexsort((np.arange(n), layer[:n]))
+    bounds = np.searchsorted(layer[order], np.arange(int(layer.max()) + 2))
+    for li in range(int(layer.max()) + 1):
+        real_layer[li] = order[bounds[li] : bounds[li + 1]]
+    dummies = np.arange(n, proper.size)
+    crossings = None
+    for v in cand[np.lexsort((y[cand], layer[cand]))].tolist():
+        li = int(layer[v])
+        ys = _straight(proper, y)
+        # the leaf's own lines: one per dummy of its long edges, and the real nodes they pass
+        mine = dummies[proper.origin[dummies] == v]
+        t, end = proper.frac[mine], proper.end[mine]
+        span = (layer[end] - li).astype(np.float64)
+        passed = [real_layer[int(layer[d])] for d in mine.tolist()]
+        line_of = np.repeat(np.arange(len(mine)), [len(r) for r in passed])
+        node_y = y[np.concatenate(passed)] if passed else np.zeros(0)
+        # what the leaf keeps away from in its layer: its nodes and the lines crossing it
+        mates = real_layer[li][real_layer[li] != v]
+        across = dummies[(layer[dummies] == li) & (proper.origin[dummies] != v)]
+        a_end, a_org = proper.end[across], proper.origin[across]
+        a_room = clearance + 0.5 * np.abs(y[a_end] - y[a_org]) / np.maximum(
+            layer[a_end] - layer[a_org], 1
+        )
+        # candidates: where it is, then the grid positions nearest first (ties: the side
+        # nearer the ops it feeds, then the smaller), up to half the longest edge's length away
+        reach = int(0.5 * float(span.max()) / _GRID)
+        ks = np.arange(1, reach + 1) * _GRID
+        pair = np.stack([y[v] - ks, y[v] + ks], axis=1)
+        ends = y[sb[sa == v]]
+        cost = np.abs(pair[:, :, None] - ends[None, None, :]).sum(axis=2)
+        pair = np.where((cost[:, 1] < cost[:, 0])[:, None], pair[:, ::-1], pair)
+        p = np.concatenate([[y[v]], pair.ravel()])
+        ok = np.ones(len(p), dtype=bool)
+        if len(mates):
+            ok &= np.abs(p[:, None] - y[mates][None, :]).min(axis=1) >= 1 - 1e-9
+        if len(across):
+            ok &= np.all(np.abs(p[:, None] - ys[across][None, :]) >= a_room - 1e-9, axis=1)
+        if len(line_of):
+            line = (1 - t)[None, :] * p[:, None] + (t * y[end])[None, :]
+            room = clearance + 0.5 * np.abs(y[end][None, :] - p[:, None]) / span[None, :]
+            gap = np.abs(line[:, line_of] - node_y[None, :])
+            ok &= np.all(gap >= room[:, line_of] - 1e-9, axis=1)
+        if ok[0]:
+            continue
+        if crossings is None:
+            crossings = _straight_crossings(proper, y)
+        for q in p[ok].tolist():
+            trial = y.copy()
+            trial[v] = q
+            c = _straight_crossings(proper, trial)
+            if c <= crossings:
+                y, crossings = trial, c
+                break
+    return y
 
 
 def _clear_lines(

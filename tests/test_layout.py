@@ -619,3 +619,72 @@ def test_transformer_layer_edges_avoid_nodes():
     check_invariants(g, pos)
     assert count_crossings(g, pos) == 0
     assert _edges_through_nodes(g, pos, tol=0.5) == []
+
+
+# -- shared parameters: one module called several times -----------------------------------------
+def _recurrent_graph(steps: int):
+    """``h = tanh(cell(h))`` ``steps`` times, one ``nn.Linear`` (weight and bias shared)."""
+    torch = pytest.importorskip("torch")
+    from graphanim import TorchGraph
+
+    torch.manual_seed(0)
+    cell = torch.nn.Linear(2, 2)
+
+    def f(x):  # type: ignore[no-untyped-def]
+        h = x
+        for _ in range(steps):
+            h = torch.tanh(cell(h))
+        return h.sum()
+
+    return TorchGraph(f, [torch.tensor([0.5, -1.0])])
+
+
+def _tied_graph():
+    """One ``nn.Linear`` applied twice (tied weights): ``lin(relu(lin(x))).sum()``."""
+    torch = pytest.importorskip("torch")
+    from graphanim import TorchGraph
+
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(3, 3)
+    return TorchGraph(lambda x: lin(torch.relu(lin(x))).sum(), [torch.randn(3)])
+
+
+def _main_path(graph) -> list:
+    """The nodes from the input ``x`` to the output, through ops and the values they make."""
+    path = [graph.inputs["x"]]
+    while graph.successors(path[-1].id):
+        (nxt,) = graph.successors(path[-1].id)  # every node on the path feeds one op or value
+        path.append(nxt)
+    assert path[-1].id == graph.outputs[0].id
+    return path
+
+
+SHARED_PARAMETERS = {
+    "recurrent cell, 3 steps": lambda: _recurrent_graph(3),
+    "recurrent cell, 6 steps": lambda: _recurrent_graph(6),
+    "tied weights": _tied_graph,
+}
+
+
+@pytest.mark.parametrize("name", list(SHARED_PARAMETERS))
+def test_shared_parameters_keep_the_main_path_straight(name):
+    # a weight and a bias feeding ops in several layers sit on either side of one straight main
+    # path (no staircase), their lines reaching every use without crossing anything
+    g = SHARED_PARAMETERS[name]()
+    path = _main_path(g)
+    assert len(path) >= 9
+    for direction in ("LR", "TB"):
+        pos = layered_layout(g, direction=direction)
+        check_invariants(g, pos, direction)
+        assert count_crossings(g, pos, direction=direction) == 0, direction
+        across = 1 if direction == "LR" else 0
+        line = [pos[n.id][across] for n in path]
+        assert max(line) - min(line) <= 0.5, (direction, line)
+        # each parameter wholly on one side of the path, the two on opposite sides
+        sides = {p.name: pos[p.id][across] - line[0] for p in g.parameters.values()}
+        assert len(sides) == 2 and all(abs(d) >= 1 for d in sides.values()), sides
+        assert min(sides.values()) < 0 < max(sides.values()), sides
+        # the shallow lines to the later uses keep half a slot from the nodes they pass
+        assert _edges_through_nodes(g, _flow_first(pos, direction), tol=0.5) == [], direction
+    assert layered_layout(g) == layered_layout(g)  # deterministic
+    assert count_crossings(g, g.layout()) == 0
