@@ -232,8 +232,8 @@ class _Recorder:
         self.call_stack: list[int] = []  # numbers of the module calls running now
         self.module_names: dict[int, str] = {}
         self.root_modules: list[Any] = []
-        # calls whose operands are read later, all before the next in-place op (see resolve)
-        self.pending: list[_Call] = []
+        # calls before this index have their operands read (see resolve_all)
+        self.resolved = 0
         # storage address -> keys of aliased values; built at the first in-place op
         self.aliases: dict[int, list[Key]] | None = None
         self.versions: dict[Key, int] = {}  # aliased value -> its version counter when recorded
@@ -411,7 +411,6 @@ class _Recorder:
                     call = _Call(op, op, [], (k,), _NO_KWARGS, module, (out,))
                     call.pending = (args, swapped)
                     self.calls.append(call)
-                    self.pending.append(call)
                     return out
             operands, attrs = self._operands(op, args, kwargs)
             if swapped and len(operands) == 2:
@@ -456,9 +455,11 @@ class _Recorder:
 
     def resolve_all(self) -> None:
         """Resolve every waiting call: before an in-place op changes what its operands are."""
-        for call in self.pending:
-            self.resolve(call)
-        self.pending = []
+        calls = self.calls
+        for i in range(self.resolved, len(calls)):
+            if calls[i].pending is not None:
+                self.resolve(calls[i])
+        self.resolved = len(calls)
 
     def _record(
         self,
@@ -941,7 +942,6 @@ def _trace(
             if call.pending is not None:
                 rec.resolve(call)
             calls.append(call)
-    rec.pending = []
     stale = rec.changed_behind_our_back()
     if stale:
         warnings.warn(
