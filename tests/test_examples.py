@@ -25,6 +25,7 @@ EXPECTED = {
     "neuron.py": ["neuron.png", "neuron_backward.gif"],
     "mlp.py": ["mlp.png", "mlp_backward.gif"],
     "tensors.py": ["tensors.png", "tensors_backward.gif"],
+    "recurrent.py": ["recurrent.png", "recurrent_backward.gif"],
 }
 
 
