@@ -79,7 +79,7 @@ class Animation:
         Draw the ``nn.Module`` boxes; default: on when the graph ran through modules.
     step : {None, "op", "layer", "module"}
         What one frame runs: one op, all ops of one layout layer, or one run of ops inside one
-        module. ``None``: op by op up to 300 ops, by module (or, without modules, by layer)
+        module call. ``None``: op by op up to 300 ops, by module (or, without modules, by layer)
         above that.
     max_frames : int or None, default 500
         Most frames: above it consecutive steps share a frame (with a

@@ -889,8 +889,9 @@ def build_frames(
 
     Large graphs step through several ops per frame: ``step="layer"`` runs all ops of one layout
     layer per frame (forward: layer 1 first; backward: the last layer first), ``step="module"``
-    one run of consecutive ops inside the same ``nn.Module`` (``Node.attrs["module"]``); the
-    caption starts with the layer or module (``"Layer 3 of 12: 4 ops (2 add, 2 mul)"``). When a
+    one run of consecutive ops inside the same call of an ``nn.Module`` (``Node.attrs["module"]``
+    and ``["module_call"]``); the caption starts with the layer or module (``"Layer 3 of 12: 4 ops
+    (2 add, 2 mul)"``, ``"cell (Linear), call 2 of 3"`` for a module called 3 times). When a
     pass would still need more frames than ``max_frames`` allows, consecutive steps share a frame
     and a :class:`FrameCapWarning` says so.
 
