@@ -731,7 +731,11 @@ def _outputs(result: Any, func: Any) -> tuple[list[torch.Tensor], list[str | Non
     )
 
 
-def _seeds(grad_outputs: Any, outs: list[torch.Tensor]) -> list[torch.Tensor | None]:
+def _seeds(
+    grad_outputs: Any, outs: list[torch.Tensor]
+) -> tuple[list[torch.Tensor | None], list[bool]]:
+    """One seed per output (``None``: the output gets no gradient), and whether each is the
+    implicit 1 of a scalar output (autograd makes that one itself)."""
     n = len(outs)
     if grad_outputs is None:
         per: list[Any] = [None] * n
@@ -754,6 +758,7 @@ def _seeds(grad_outputs: Any, outs: list[torch.Tensor]) -> list[torch.Tensor | N
             f"entries but the function has {n} outputs; give one seed per output"
         )
     seeds: list[torch.Tensor | None] = []
+    implicit = [False] * n
     for i, (out, s) in enumerate(zip(outs, per)):
         if not out.requires_grad:
             seeds.append(None)
@@ -765,6 +770,7 @@ def _seeds(grad_outputs: Any, outs: list[torch.Tensor]) -> list[torch.Tensor | N
                     f"(e.g. grad_outputs=[torch.ones({', '.join(map(str, out.shape))})]) to seed it"
                 )
             seeds.append(torch.ones_like(out))
+            implicit[i] = True
             continue
         try:
             st = torch.as_tensor(s.detach() if isinstance(s, torch.Tensor) else s, dtype=out.dtype)
@@ -781,7 +787,7 @@ def _seeds(grad_outputs: Any, outs: list[torch.Tensor]) -> list[torch.Tensor | N
                     f"{tuple(out.shape)}; seeds must match their output's shape"
                 )
         seeds.append(st.to(out.device))
-    return seeds
+    return seeds, implicit
 
 
 # --------------------------------------------------------------------------------------------
@@ -1040,9 +1046,15 @@ def _trace(
     seeds: list[torch.Tensor | None] = [None] * len(outs)
     grads = _Grads()
     if backward:
-        seeds = _seeds(grad_outputs, outs)
+        seeds, implicit = _seeds(grad_outputs, outs)
         _read_saved(calls)  # before backward frees them
-        pairs = [(t, s) for t, s in zip(outs, seeds) if s is not None and t.requires_grad]
+        # an implicit seed goes to autograd as None: it makes the same ones itself, and a given
+        # tensor makes torch import its symbolic-shape checks (sympy: 0.3 s in a new process)
+        pairs = [
+            (t, None if imp else s)
+            for t, s, imp in zip(outs, seeds, implicit)
+            if s is not None and t.requires_grad
+        ]
         if pairs:
             grads = _backward(pairs, reach, accs, uses, nexts, calls)
 
@@ -1096,7 +1108,7 @@ class _Grads:
 
 
 def _backward(
-    pairs: list[tuple[torch.Tensor, torch.Tensor]],
+    pairs: list[tuple[torch.Tensor, torch.Tensor | None]],
     reach: list[Any],
     accs: list[Any],
     uses: dict[Any, int],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import subprocess
 import sys
 
 import numpy as np
@@ -282,6 +283,24 @@ def test_a_list_that_grows_after_an_op_does_not_change_its_operands():
     stacks = [op for op in g.ops if op.op == "stack"]
     assert [len(g.in_edges(op)) for op in stacks] == [1, 2, 3]
     assert float(g.grad("x")) == 1 + (1 + 2) + (1 + 2 + 3)
+
+
+def test_a_first_capture_does_not_make_torch_import_sympy():
+    """The implicit seed of a scalar output goes to autograd as None: a seed tensor makes torch
+    import its symbolic-shape checks (sympy), 0.3 s in every new process."""
+    code = (
+        "import sys, torch\n"
+        "from graphanim import TorchGraph\n"
+        "before = 'sympy' in sys.modules\n"
+        "g = TorchGraph(lambda x: (x * 2).sin(), [1.0])\n"
+        "print(before, 'sympy' in sys.modules, float(g.grad('x')))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    before, after, grad = run.stdout.split()
+    if before == "True":
+        pytest.skip("this torch imports sympy on import")
+    assert after == "False"
+    assert float(grad) == 2 * math.cos(2.0)
 
 
 def test_networkx_export_keeps_attributes():
