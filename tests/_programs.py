@@ -54,12 +54,7 @@ def programs(draw):
     )
     args = draw(st.lists(st.floats(-2, 2, allow_nan=False), min_size=n_in, max_size=n_in))
     seeds = draw(st.lists(st.floats(-3, 3, allow_nan=False), min_size=n_out, max_size=n_out))
-    params = ", ".join(f"x{i}" for i in range(n_in))
-    src = (
-        f"def prog({params}):\n"
-        + "".join(f"    {ln}\n" for ln in lines)
-        + f"    return ({', '.join(outs)},)\n"
-    )
+    src = _source(n_in, lines, outs)
     return src, args, seeds, outs
 
 
@@ -119,10 +114,11 @@ def programs_with_inplace(draw):
         k += 1
     outs = draw(st.lists(st.sampled_from(names[n_in:]), min_size=1, max_size=3, unique=True))
     args = draw(st.lists(st.floats(-2, 2, allow_nan=False), min_size=n_in, max_size=n_in))
+    return _source(n_in, lines, outs), args, outs
+
+
+def _source(n_in: int, lines: list[str], outs: list[str]) -> str:
+    """``def prog(x0, ...)`` running ``lines`` and returning ``outs`` as a tuple."""
     params = ", ".join(f"x{i}" for i in range(n_in))
-    src = (
-        f"def prog({params}):\n"
-        + "".join(f"    {ln}\n" for ln in lines)
-        + f"    return ({', '.join(outs)},)\n"
-    )
-    return src, args, outs
+    body = "".join(f"    {ln}\n" for ln in lines)
+    return f"def prog({params}):\n{body}    return ({', '.join(outs)},)\n"

@@ -146,27 +146,27 @@ def test_tied_parameters_are_one_leaf_with_the_summed_gradient():
 
 
 def test_each_use_of_a_shared_weight_carries_its_own_share():
-    """A cell unrolled over 3 steps: the edge from the weight into step k carries what PyTorch
+    """A cell unrolled over 4 steps: the edge from the weight into step k carries what PyTorch
     gives for a separate copy of the weight used only in step k (backpropagation through time)."""
-    torch.manual_seed(0)
-    cell = torch.nn.Linear(2, 2).double()
+    torch.manual_seed(1)
+    step = torch.nn.Linear(3, 3, bias=False).double()
+    x0 = [0.5, -1.0, 2.0]
 
-    def unrolled(x):
-        h = x
-        for _ in range(3):
-            h = torch.tanh(cell(h))
-        return h.sum()
+    def rnn(x):
+        for _ in range(4):
+            x = torch.sigmoid(step(x)) * 2.0
+        return (x * x).sum()
 
-    g = TorchGraph(unrolled, [[0.5, -1.0]])
-    copies = [cell.weight.detach().clone().requires_grad_() for _ in range(3)]
-    h = torch.tensor([0.5, -1.0], dtype=torch.float64)
+    g = TorchGraph(rnn, [x0])
+    copies = [step.weight.detach().clone().requires_grad_() for _ in range(4)]
+    h = torch.tensor(x0, dtype=torch.float64)
     for w in copies:
-        h = torch.tanh(torch.nn.functional.linear(h, w, cell.bias.detach()))
-    expected = torch.autograd.grad(h.sum(), copies)
-    weight = g["cell.weight"]
+        h = torch.sigmoid(h @ w.T) * 2.0
+    expected = torch.autograd.grad((h * h).sum(), copies)
+    weight = g["step.weight"]
     edges = g.out_edges(weight)
     calls = [g.node(e.dst).attrs["module_call"] for e in edges]
-    assert calls == sorted(calls) and len(set(calls)) == 3  # one edge per step, in step order
+    assert calls == sorted(calls) and len(set(calls)) == 4  # one edge per step, in step order
     for e, want in zip(edges, expected, strict=True):
         torch.testing.assert_close(e.grad, want, rtol=0, atol=1e-15)
     torch.testing.assert_close(weight.grad, sum(expected), rtol=0, atol=1e-15)
