@@ -546,18 +546,19 @@ def _groups(graph: Graph, ops: list[Node], step: str, layers: Mapping[str, float
                 runs[-1][1].append(op)
             else:
                 runs.append((key, [op]))
-        calls_of: dict[str, list[Any]] = {}  # path -> its calls, in call order
+        calls_of: dict[str, set[Any]] = {}  # path -> its calls
         for (path, call), _ in runs:
-            if call is not None and call not in calls_of.setdefault(path, []):
-                calls_of[path].append(call)
-        for held in calls_of.values():
-            held.sort()
+            if call is not None:
+                calls_of.setdefault(path, set()).add(call)
+        # path -> call -> its place among that path's calls (call numbers grow in call order)
+        rank = {path: {c: i for i, c in enumerate(sorted(held), 1)}
+                for path, held in calls_of.items() if len(held) > 1}
         groups = []
         for k, ((path, call), members) in enumerate(runs):
             label = _module_label(graph, path)
-            same = calls_of.get(path, [])
-            if call is not None and len(same) > 1:
-                label += f", call {same.index(call) + 1} of {len(same)}"
+            places = rank.get(path)
+            if places is not None and call is not None:
+                label += f", call {places[call]} of {len(places)}"
             groups.append(_Group(members, "module", k + 1, k + 1, len(runs), [label]))
         return groups
     keys = dict(layers) if layers is not None else _op_depths(graph)
