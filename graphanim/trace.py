@@ -215,8 +215,9 @@ class _Call:
         self.internal: Sequence[Any] = ()  # autograd nodes this op created (a list once known)
         self.saved: Sequence[Key] = ()  # values its backward reads (saved tensors)
         self.tensors: Sequence[torch.Tensor] = tensors  # the output tensors, until backward ran
-        # (args, operands swapped) while the operands are still to be read (see _Recorder.resolve)
-        self.pending: tuple[Sequence[Any], bool] | None = None
+        # (args, kwargs, operands swapped) while the operands are still to be read (see
+        # _Recorder.resolve)
+        self.pending: tuple[Sequence[Any], dict[str, Any], bool] | None = None
 
 
 class _Recorder:
@@ -396,42 +397,28 @@ class _Recorder:
             k = (fn, out.output_nr)
             snapshots = self.snapshots
             module = self.call_stack[-1] if self.call_stack else None
-            if not kwargs and k not in snapshots:
+            call = _Call(op, op, [], (k,), _NO_KWARGS, module, (out,))
+            call.pending = (args, kwargs, swapped)
+            # Reading the operands waits (most calls of a big program never reach the outputs):
+            # their keys stay the same until an in-place op runs, and every in-place op
+            # resolves the waiting calls first. Not for keyword arguments or an argument that is
+            # a container (either may change later), nor when the op may have returned an input
+            # unchanged.
+            wait = not kwargs and k not in snapshots
+            if wait:
                 for a in args:
-                    if type(a) is list or type(a) is dict:  # a container that may change later
+                    if type(a) is list or type(a) is dict:
+                        wait = False
                         break
-                else:
-                    # Reading the operands waits (most calls of a big program never reach
-                    # the outputs): their keys stay the same until an in-place op runs, and
-                    # every in-place op resolves the waiting calls first.
-                    snapshots[k] = out  # detached (or copied) by settle() when func returned
-                    self.versions[k] = out._version
-                    if self.aliases is not None:
-                        self._index_alias(out, k)
-                    call = _Call(op, op, [], (k,), _NO_KWARGS, module, (out,))
-                    call.pending = (args, swapped)
-                    self.calls.append(call)
-                    return out
-            operands, attrs = self._operands(op, args, kwargs)
-            if swapped and len(operands) == 2:
-                operands.reverse()
-            if k in snapshots and any(k == o[1] for o in operands):
-                return out  # the op returned an input unchanged (x.contiguous(), x.float())
+            if not wait:
+                self.resolve(call)
+                if k in snapshots and any(k == o[1] for o in call.operands):
+                    return out  # the op returned an input unchanged (x.contiguous(), x.float())
             snapshots[k] = out  # detached (or copied) by settle() when func has returned
             self.versions[k] = out._version
             if self.aliases is not None:
                 self._index_alias(out, k)
-            self.calls.append(
-                _Call(
-                    op,
-                    op_label(op, attrs) if attrs else _LABELS[op],
-                    operands,
-                    (k,),
-                    attrs,
-                    module,
-                    (out,),
-                )
-            )
+            self.calls.append(call)
             return out
         # the operands' keys change when the op runs: read them first, and every waiting call's
         self.resolve_all()
@@ -443,10 +430,10 @@ class _Recorder:
         """Read the operands of a call recorded with ``pending`` arguments."""
         if call.pending is None:
             return
-        args, swapped = call.pending
+        args, kwargs, swapped = call.pending
         call.pending = None
         op = call.op
-        operands, attrs = self._operands(op, args, _NO_KWARGS)
+        operands, attrs = self._operands(op, args, kwargs)
         if swapped and len(operands) == 2:
             operands.reverse()
         call.operands = operands
