@@ -1665,16 +1665,6 @@ def _operand_grads(call: _Call, grads: _Grads) -> list[Any] | None:
     slot = grads.slot
     leaf_key = grads.leaf_key
     fired = grads.fired
-    if len(internal) == 1 and n == 1 and internal[0] not in fired:
-        # the common case, written out: one unhooked node reading one operand
-        key0 = operands[0][1]
-        total = None
-        for e in nexts[internal[0]]:
-            if e[0] is not None and leaf_key.get(e[0], e) == key0:
-                g = slot.get(e)
-                if g is not None:  # (several crossings into the one operand sum, as below)
-                    total = g if total is None else total + g
-        return [total]
     out: list[Any] = [_NO_GRAD] * n
     single = len(internal) == 1
     from_hooks = False
