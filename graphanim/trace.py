@@ -1408,49 +1408,6 @@ def _build(
     gvalue = grads.value
     gleaf = grads.leaf
 
-    columns = packer.columns
-    groups = packer.groups
-
-    def computed_node(k: Key, default: str) -> Node:
-        """The node of a value an op computed, the first time it is asked for: the common case
-        of ``value_node`` (a 0-dim CPU value of a dtype already packed) written out."""
-        snap = snapshots[k]
-        dtype = snap.dtype
-        col = columns.get(dtype)
-        if col is None or snap.dim() or not snap.is_cpu or id(snap) in codes:
-            return value_node(k, "value", default)
-        name = key_names.get(k) or default
-        if name in taken:
-            name = unique(name)
-        else:
-            taken.add(name)
-        grad = gvalue.get(k)
-        if grad is not None:
-            grad = pack(grad)
-        dt = dtype_names.get(dtype)
-        if dt is None:
-            dt = dtype_names[dtype] = str(dtype).replace("torch.", "")
-        group = groups[col]
-        value = len(group) << 4 | col
-        group.append(snap)
-        codes[id(snap)] = value
-        node = Node(
-            f"n{len(nodes)}",
-            name,
-            plain_text(name),
-            "value",
-            value,
-            grad,
-            (),
-            None,
-            dt,
-            {},
-        )
-        node._store = store
-        nodes.append(node)
-        by_key[k] = node
-        return node
-
     def value_node(k: Key, kind: str, default: str) -> Node:
         node = by_key.get(k)
         if node is not None:
@@ -1584,9 +1541,7 @@ def _build(
         for j, k in enumerate(call.outputs):
             out_node = by_key.get(k)
             if out_node is None:
-                out_node = (
-                    computed_node(k, call.op) if k in snapshots else value_node(k, "value", call.op)
-                )
+                out_node = value_node(k, "value", call.op)
             edges.append(Edge(op_id, out_node.id, out_node._grad, j, out_node._store))
         if call.saved:
             with_saved.append(op_node)
