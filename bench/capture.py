@@ -3,6 +3,10 @@
 Run by hand: ``python bench/capture.py`` (add ``--quick`` to skip the 20,000-op chain). Prints a
 Markdown table; ``--phases`` prints where a capture spends its time instead. Memory: what a fresh
 subprocess holds after the workload (see ``held_mb``).
+
+The peers, measured in the same run: plain forward+backward, torchviz ``make_dot`` when installed,
+and ``minimal``: the least any capture that shows every op's value and gradient as Python objects
+must do (see :func:`minimal`), a floor for what graphanim's own bookkeeping costs on top.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from graphanim import TorchGraph
+from graphanim.graph import Edge, Graph, Node
 
 # ----------------------------------------------------------------------------- workloads
 
@@ -113,6 +119,74 @@ def capture(func: Callable[..., Any], args: list[Any]) -> None:
     TorchGraph(func, args)
 
 
+class _Minimal(TorchFunctionMode):
+    """Keeps ``(args, kwargs, output)`` of every op with a differentiable tensor output."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[Any, Any, torch.Tensor]] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        out = func(*args, **(kwargs or {}))
+        if type(out) is torch.Tensor and out.grad_fn is not None:
+            self.calls.append((args, kwargs, out))
+        return out
+
+
+def minimal(func: Callable[..., Any], args: list[Any]) -> Graph:
+    """The least a capture showing every op's value and gradient must do, and nothing more.
+
+    Run ``func`` under a TorchFunctionMode that keeps each op's arguments and output, walk the
+    autograd graph once (to drop ops the output does not depend on), ask one backward pass for
+    the gradient of every kept value and leaf, and make one ``Node`` per value, op and Python
+    number and one ``Edge`` per arrow. None of graphanim's care: no names, no packing of scalars
+    (memory), no per-edge gradient shares, no saved tensors, modules, backward order or
+    in-place safety; ops with several outputs are not kept.
+    """
+    leaves = _leaves(args)
+    mode = _Minimal()
+    with mode:
+        out = func(*leaves)
+    seen: set[Any] = set()
+    stack = [out.grad_fn]
+    while stack:
+        fn = stack.pop()
+        if fn is None or fn in seen:
+            continue
+        seen.add(fn)
+        stack.extend(e[0] for e in fn.next_functions)
+    calls = [c for c in mode.calls if c[2].grad_fn in seen]
+    sources = [t for t in leaves if t.requires_grad] or list(_params_of(func))
+    grads = torch.autograd.grad(out, sources + [c[2] for c in calls], allow_unused=True)
+    nodes: list[Node] = []
+    edges: list[Edge] = []
+    by_id: dict[int, Node] = {}
+    for t, g in zip(sources, grads):
+        by_id[id(t)] = node = Node(f"n{len(nodes)}", "x", "x", "input", t.detach(), g)
+        nodes.append(node)
+    for (a, kw, o), g in zip(calls, grads[len(sources) :]):
+        operands = []
+        for x in [*a, *[v for v in (kw or {}).values() if isinstance(v, torch.Tensor)]]:
+            if isinstance(x, torch.Tensor):
+                held = by_id.get(id(x))
+                if held is None:
+                    held = by_id[id(x)] = Node(f"n{len(nodes)}", "c", "c", "constant", x.detach())
+                    nodes.append(held)
+                operands.append(held)
+            elif type(x) in (int, float):
+                node = Node(f"n{len(nodes)}", str(x), str(x), "constant", x)
+                nodes.append(node)
+                operands.append(node)
+        op = Node(f"n{len(nodes)}", "op", "op", "op")
+        nodes.append(op)
+        edges.extend(Edge(src.id, op.id, None, i) for i, src in enumerate(operands))
+        value = Node(f"n{len(nodes)}", "v", "v", "value", o.detach(), g)
+        by_id[id(o)] = value
+        nodes.append(value)
+        edges.append(Edge(op.id, value.id, g))
+    return Graph(nodes, edges)
+
+
 def torchviz(func: Callable[..., Any], args: list[Any]) -> None:
     from torchviz import make_dot
 
@@ -120,7 +194,7 @@ def torchviz(func: Callable[..., Any], args: list[Any]) -> None:
     make_dot(out)
 
 
-def best_of(fns: list[Callable[[], None]], repeat: int) -> list[float]:
+def best_of(fns: list[Callable[[], Any]], repeat: int) -> list[float]:
     """Best time of each of ``fns``, run in turn ``repeat`` times (interleaved, so that every
     measure sees the same machine state: caches, allocator, garbage left by the others)."""
     best = [float("inf")] * len(fns)
@@ -258,14 +332,18 @@ def main() -> None:
         capture(func, args)  # warm up caches and lazy imports
         repeat = min(ns.repeat, 3) if "20000" in name else ns.repeat
         t_viz: float | str | None = None
-        fns = [functools.partial(plain, func, args), functools.partial(capture, func, args)]
+        fns: list[Callable[[], Any]] = [
+            functools.partial(plain, func, args),
+            functools.partial(capture, func, args),
+            functools.partial(minimal, func, args),
+        ]
         if have_torchviz:
             try:
                 torchviz(func, args)
                 fns.append(functools.partial(torchviz, func, args))
             except RecursionError:
                 t_viz = "RecursionError"
-        t_plain, t_cap, *rest = best_of(fns, repeat)
+        t_plain, t_cap, t_min, *rest = best_of(fns, repeat)
         if rest:
             t_viz = rest[0]
         m_plain = held_mb(name, "plain")
@@ -275,6 +353,7 @@ def main() -> None:
                 "workload": name,
                 "plain_s": t_plain,
                 "capture_s": t_cap,
+                "minimal_s": t_min,
                 "torchviz_s": t_viz,
                 "plain_mb": m_plain,
                 "capture_mb": m_cap,
@@ -283,10 +362,11 @@ def main() -> None:
 
     print(
         "| workload | plain fwd+bwd | graphanim capture | ÷ plain "
+        "| minimal capture | ÷ plain "
         "| torchviz make_dot (fwd + graph) | ÷ torchviz "
         "| memory plain | memory capture | ÷ plain |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         tv = r["torchviz_s"]
         if isinstance(tv, float):
@@ -296,12 +376,16 @@ def main() -> None:
         mem_ratio = r["capture_mb"] / r["plain_mb"] if r["plain_mb"] > 1 else float("nan")
         print(
             f"| {r['workload']} | {r['plain_s'] * 1e3:.1f} ms | {r['capture_s'] * 1e3:.1f} ms "
-            f"| {r['capture_s'] / r['plain_s']:.2f}× | {viz} | {viz_ratio} "
+            f"| {r['capture_s'] / r['plain_s']:.2f}× "
+            f"| {r['minimal_s'] * 1e3:.1f} ms | {r['minimal_s'] / r['plain_s']:.2f}× "
+            f"| {viz} | {viz_ratio} "
             f"| {r['plain_mb']:.1f} MB | {r['capture_mb']:.1f} MB | {mem_ratio:.2f}× |"
         )
     print(
         "\nTarget: capture ≤ 3× plain forward+backward at 1000 ops; "
-        "memory ≤ ~2× on the 20,000-op chain."
+        "memory ≤ ~2× on the 20,000-op chain.\n"
+        "minimal capture: the least any capture showing every op's value and gradient as "
+        "Python objects does (bench/capture.py: minimal), with none of graphanim's bookkeeping."
     )
     if ns.json:
         with open(ns.json, "w") as fh:
