@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import itertools
 import json
 import random
@@ -141,8 +142,19 @@ def minimal(func: Callable[..., Any], args: list[Any]) -> Graph:
     the gradient of every kept value and leaf, and make one ``Node`` per value, op and Python
     number and one ``Edge`` per arrow. None of graphanim's care: no names, no packing of scalars
     (memory), no per-edge gradient shares, no saved tensors, modules, backward order or
-    in-place safety; ops with several outputs are not kept.
+    in-place safety; ops with several outputs are not kept. Like graphanim, it keeps the cyclic
+    garbage collector off while it allocates.
     """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _minimal(func, args)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _minimal(func: Callable[..., Any], args: list[Any]) -> Graph:
     leaves = _leaves(args)
     mode = _Minimal()
     with mode:
