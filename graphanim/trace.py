@@ -577,8 +577,13 @@ def _input_names(func: Callable[..., Any], n: int, names: Sequence[str] | None) 
         code = func.__code__
         out = list(code.co_varnames[: min(n, code.co_argcount)])
     else:
+        target = func
+        if isinstance(func, torch.nn.Module) and "__signature__" not in vars(func):
+            # a module's own signature is its __call__'s (*args, **kwargs): name the inputs
+            # after forward's parameters instead (``x``, not ``x0``)
+            target = func.forward
         try:
-            params = list(inspect.signature(func).parameters.values())
+            params = list(inspect.signature(target).parameters.values())
         except (TypeError, ValueError):
             params = []
         for p in params:
@@ -946,6 +951,12 @@ def _trace(
         )
     rec.settle()
     local_names = {k: v for k, v in final_locals.items() if isinstance(v, torch.Tensor)}
+    # modules func made or held in its own variables (``layer = nn.Linear(2, 1)``) are named so
+    local_modules = {
+        k: v
+        for k, v in final_locals.items()
+        if isinstance(v, torch.nn.Module) and not k.startswith("__")
+    }
     no_graph = [t.grad_fn is None and not t.requires_grad for t in outs]
     for i, t in enumerate(outs):
         # integer outputs beside differentiable ones (the indices of x.max(0)) are expected
@@ -1054,6 +1065,7 @@ def _trace(
         out_names,
         out_keys,
         local_names,
+        local_modules,
         grads,
         backward,
         owner,
@@ -1337,6 +1349,7 @@ def _build(
     out_names: list[str | None],
     out_keys: list[Key],
     local_names: dict[str, torch.Tensor],
+    local_modules: dict[str, torch.nn.Module],
     grads: _Grads,
     backward: bool,
     owner: dict[Any, _Call],
@@ -1381,7 +1394,7 @@ def _build(
     if isinstance(func, torch.nn.Module) and all(m is not func for m in roots):
         roots.insert(0, func)
     for mod in roots:
-        prefix = "" if mod is func else _object_name(mod, func, wrapped, in_names)
+        prefix = "" if mod is func else _object_name(mod, func, wrapped, in_names, local_modules)
         owned: list[tuple[str, Any]] = []  # parameters first, then buffers, as named_* give them
         buffers: list[tuple[str, Any]] = []
         for path, m in mod.named_modules():
@@ -1471,6 +1484,15 @@ def _build(
             node = value_node(k, "input" if a.requires_grad else "constant", nm)
             input_ids.append(node.id)
 
+    def nearest_known(n: int | None) -> int | None:
+        """The module call ``n``, or the nearest call around it whose module has a path (a
+        module made inside a ``forward`` and never registered has none)."""
+        while n is not None and id(rec.module_calls[n][0]) not in module_of:
+            n = rec.module_calls[n][1]
+        return n
+
+    known_call: dict[int, int | None] = {}  # module call -> nearest_known(it)
+
     kinds = {"leaf": "input", "const": "constant"}
     op_of_call: dict[int, Node] = {}
     with_saved: list[Node] = []  # op nodes whose "saved" still holds keys
@@ -1514,11 +1536,13 @@ def _build(
         if call.saved:
             attrs["saved"] = call.saved  # keys for now; node ids once every value has a node
         if call.module is not None:
-            path = module_of.get(id(rec.module_calls[call.module][0]))
-            if path is not None:
-                attrs["module"] = path
-                attrs["module_call"] = call.module
-                calls_used.add(call.module)
+            m = known_call.get(call.module, -1)
+            if m == -1:
+                m = known_call[call.module] = nearest_known(call.module)
+            if m is not None:
+                attrs["module"] = module_of[id(rec.module_calls[m][0])]
+                attrs["module_call"] = m
+                calls_used.add(m)
         op_node = Node(
             f"n{len(nodes)}", call.op, call.label, "op", None, None, (), call.op, None, attrs
         )
@@ -1593,6 +1617,7 @@ def _build(
         path = module_of.get(id(mod))
         if path is None:
             continue
+        parent = nearest_known(parent)
         module_calls[n] = (path, parent)
         if parent is not None:
             todo.append(parent)
@@ -1666,9 +1691,19 @@ def _plain(g: torch.Tensor | None) -> torch.Tensor | None:
     return g.detach()
 
 
-def _object_name(obj: Any, func: Any, wrapped: list[Any], in_names: list[str]) -> str | None:
-    """A name for ``obj``: the argument, global or closure variable of ``func`` holding it."""
+def _object_name(
+    obj: Any,
+    func: Any,
+    wrapped: list[Any],
+    in_names: list[str],
+    local_objects: dict[str, Any] | None = None,
+) -> str | None:
+    """A name for ``obj``: the argument, local (``local_objects``: ``func``'s variables when it
+    returned), closure or global variable of ``func`` holding it."""
     for nm, a in zip(in_names, wrapped):
+        if a is obj:
+            return nm
+    for nm, a in (local_objects or {}).items():
         if a is obj:
             return nm
     target = func

@@ -492,6 +492,58 @@ def test_module_called_from_a_function_is_prefixed_by_its_variable():
     assert net.weight.grad is None
 
 
+def test_module_made_inside_the_function_is_named_by_its_local_variable():
+    def f(x):
+        torch.manual_seed(0)
+        layer = torch.nn.Linear(2, 1).double()
+        act = torch.nn.Tanh()
+        f.layer = layer  # kept for the check below
+        return act(layer(x)).sum()
+
+    x = torch.tensor([[1.0, -2.0], [0.5, 3.0]], dtype=torch.float64)
+    g = TorchGraph(f, [x])
+    assert list(g.parameters) == ["layer.weight", "layer.bias"]
+    assert {n.attrs.get("module") for n in g.ops} == {"layer", "act", None}
+    assert sorted(g.modules) == ["act", "layer"]
+    layer = f.layer
+    want = torch.autograd.grad(torch.tanh(layer(x)).sum(), [layer.weight, layer.bias])
+    assert torch.equal(g.grad("layer.weight"), want[0])
+    assert torch.equal(g.grad("layer.bias"), want[1])
+
+
+class _Unregistered(torch.nn.Module):
+    """Builds modules inside forward: a Sequential around a registered Linear, and a ReLU."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.lin = torch.nn.Linear(2, 3)
+
+    def forward(self, x):
+        seq = torch.nn.Sequential(self.lin, torch.nn.Tanh())
+        return torch.nn.ReLU()(seq(x)).sum()
+
+
+def test_ops_of_a_module_made_inside_forward_belong_to_the_call_around_it():
+    g = TorchGraph(_Unregistered(), [torch.ones(2, 2)])
+    by_op = {n.op: (n.attrs.get("module"), n.attrs.get("module_call")) for n in g.ops}
+    root = next(k for k, (path, _) in g.module_calls.items() if path == "")
+    lin = next(k for k, (path, _) in g.module_calls.items() if path == "lin")
+    # the Sequential, Tanh and ReLU made in forward have no path: their ops are the root call's
+    assert by_op == {"linear": ("lin", lin), "tanh": ("", root), "relu": ("", root),
+                     "sum": ("", root)}
+    # every call's parent is a call the graph lists (the unregistered Sequential is skipped)
+    assert g.module_calls[lin] == ("lin", root)
+    for _, parent in g.module_calls.values():
+        assert parent is None or parent in g.module_calls
+
+
+def test_module_inputs_are_named_after_forward():
+    g = TorchGraph(_Unregistered(), [torch.ones(2, 2)])
+    assert list(g.inputs) == ["x"]
+    assert list(TorchGraph(torch.nn.Linear(2, 1), [torch.ones(1, 2)]).inputs) == ["input"]
+
+
 # ---------------------------------------------------------------------------- scale
 
 
