@@ -8,7 +8,7 @@ import math
 import sys
 import types
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -1393,8 +1393,11 @@ def _build(
     roots = list(rec.root_modules)
     if isinstance(func, torch.nn.Module) and all(m is not func for m in roots):
         roots.insert(0, func)
+    prefixes = _module_prefixes(
+        [m for m in roots if m is not func], func, wrapped, in_names, local_modules
+    )
     for mod in roots:
-        prefix = "" if mod is func else _object_name(mod, func, wrapped, in_names, local_modules)
+        prefix = "" if mod is func else prefixes[id(mod)]
         owned: list[tuple[str, Any]] = []  # parameters first, then buffers, as named_* give them
         buffers: list[tuple[str, Any]] = []
         for path, m in mod.named_modules():
@@ -1436,7 +1439,7 @@ def _build(
                     if tag == "leaf":
                         attrs["parameter"] = True
                 elif t is not None:
-                    name = _object_name(t, func, [], [])
+                    name = _object_name(t, func)
             grad = gleaf.get(id(t)) if tag == "leaf" and t is not None else None
         else:
             grad = gvalue.get(k)
@@ -1691,37 +1694,73 @@ def _plain(g: torch.Tensor | None) -> torch.Tensor | None:
     return g.detach()
 
 
-def _object_name(
-    obj: Any,
-    func: Any,
-    wrapped: list[Any],
-    in_names: list[str],
-    local_objects: dict[str, Any] | None = None,
-) -> str | None:
-    """A name for ``obj``: the argument, local (``local_objects``: ``func``'s variables when it
-    returned), closure or global variable of ``func`` holding it."""
-    for nm, a in zip(in_names, wrapped):
-        if a is obj:
-            return nm
-    for nm, a in (local_objects or {}).items():
-        if a is obj:
-            return nm
-    target = func
+def _holders(
+    func: Any, wrapped: list[Any], in_names: list[str], local_objects: dict[str, Any]
+) -> Iterator[tuple[str, Any]]:
+    """``(name, value)`` of the variables of ``func`` that may hold an object, in the order they
+    name it: arguments, local variables (when ``func`` returned), closure, public globals."""
+    yield from zip(in_names, wrapped)
+    yield from local_objects.items()
+    target = getattr(func, "__func__", func)
     if isinstance(target, torch.nn.Module):
-        return None
-    target = getattr(target, "__func__", target)
-    closure = getattr(target, "__closure__", None) or ()
+        return
     code = getattr(target, "__code__", None)
+    closure = getattr(target, "__closure__", None) or ()
     if code is not None:
         for nm, cell in zip(code.co_freevars, closure):
             try:
-                if cell.cell_contents is obj:
-                    return nm
-            except ValueError:
+                yield nm, cell.cell_contents
+            except ValueError:  # an empty cell
                 continue
-    for nm, v in (getattr(target, "__globals__", None) or {}).items():
-        if v is obj and not nm.startswith("_"):
+    for nm, v in list((getattr(target, "__globals__", None) or {}).items()):
+        if not nm.startswith("_"):
+            yield nm, v
+
+
+def _module_prefixes(
+    mods: list[Any],
+    func: Any,
+    wrapped: list[Any],
+    in_names: list[str],
+    local_modules: dict[str, Any],
+) -> dict[int, str]:
+    """Names (by ``id``) for the modules ``func`` called itself (not from inside another module).
+
+    A module's path inside a module held by one of ``func``'s variables (see :func:`_holders`)
+    comes first (``layers.2`` for ``for layer in layers``, whichever module the loop variable
+    holds last); then the variable holding the module itself (``layer`` for
+    ``layer = nn.Linear(2, 1)``); then its class name. Two modules never share a name
+    (``linear``, ``linear_1``).
+    """
+    if not mods:
+        return {}
+    wanted = {id(m) for m in mods}
+    inside: dict[int, str] = {}
+    direct: dict[int, str] = {}
+    for nm, v in _holders(func, wrapped, in_names, local_modules):
+        if not isinstance(v, torch.nn.Module):
+            continue
+        if id(v) in wanted:
+            direct.setdefault(id(v), nm)
+        for path, m in v.named_modules():
+            if path and id(m) in wanted:
+                inside.setdefault(id(m), f"{nm}.{path}")
+    names: dict[int, str] = {}
+    taken: set[str] = set()
+    for m in mods:
+        name = inside.get(id(m)) or direct.get(id(m)) or type(m).__name__.lower()
+        base, i = name, 1
+        while name in taken:
+            name = f"{base}_{i}"
+            i += 1
+        taken.add(name)
+        names[id(m)] = name
+    return names
+
+
+def _object_name(obj: Any, func: Any) -> str | None:
+    """A name for ``obj``: the closure or global variable of ``func`` holding it."""
+    for nm, v in _holders(func, [], [], {}):
+        if v is obj:
             return nm
-    if isinstance(obj, torch.nn.Module):
-        return type(obj).__name__.lower()
     return None

@@ -511,6 +511,39 @@ def test_module_made_inside_the_function_is_named_by_its_local_variable():
     assert torch.equal(g.grad("layer.bias"), want[1])
 
 
+torch.manual_seed(0)
+blocks = torch.nn.ModuleList([torch.nn.Linear(2, 2).double() for _ in range(3)])
+
+
+def test_modules_looped_over_are_named_by_their_path_in_the_container():
+    def f(x):
+        for layer in blocks:  # the loop variable holds only the last one
+            x = torch.tanh(layer(x))
+        return x.sum()
+
+    x = torch.tensor([[0.5, -1.0]], dtype=torch.float64)
+    g = TorchGraph(f, [x])
+    assert list(g.parameters) == [f"blocks.{i}.{p}" for i in range(3) for p in ("weight", "bias")]
+    assert [path for path, _ in g.module_calls.values()] == ["blocks.0", "blocks.1", "blocks.2"]
+    y = x
+    for layer in blocks:
+        y = torch.tanh(layer(y))
+    want = torch.autograd.grad(y.sum(), [m.weight for m in blocks])
+    for i, w in enumerate(want):
+        assert torch.equal(g.grad(f"blocks.{i}.weight"), w)
+
+
+def test_two_modules_of_one_class_and_no_variable_get_different_names():
+    def f(x):
+        torch.manual_seed(0)
+        return torch.nn.Linear(2, 1)(x).sum() + torch.nn.Linear(2, 1)(x).sum()
+
+    g = TorchGraph(f, [torch.ones(1, 2)])
+    assert list(g.parameters) == ["linear.weight", "linear.bias", "linear_1.weight",
+                                  "linear_1.bias"]
+    assert sorted(g.modules) == ["linear", "linear_1"]
+
+
 class _Unregistered(torch.nn.Module):
     """Builds modules inside forward: a Sequential around a registered Linear, and a ReLU."""
 
