@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
 from graphanim import TorchGraph
 
-ROOT = Path(__file__).resolve().parents[1]
+from ._bench import load as load_bench
 
-
-def _load_capture_bench():
-    spec = importlib.util.spec_from_file_location(
-        "graphanim_bench_capture", ROOT / "bench" / "capture.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_capture_bench()
+bench = load_bench("capture")
 
 
 def _small(name):

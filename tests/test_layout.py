@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import random
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -21,21 +18,9 @@ from graphanim.layout import (
     layered_layout,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+from ._bench import load as load_bench
 
-
-def _load_dags():
-    spec = importlib.util.spec_from_file_location(
-        "graphanim_bench_dags", ROOT / "bench" / "dags.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-dags = _load_dags()
+dags = load_bench("dags")
 needs_dot = pytest.mark.skipif(
     shutil.which("dot") is None, reason="Graphviz 'dot' is not installed"
 )
