@@ -955,7 +955,7 @@ def _trace(
     local_modules = {
         k: v
         for k, v in final_locals.items()
-        if isinstance(v, torch.nn.Module) and not k.startswith("__")
+        if issubclass(type(v), torch.nn.Module) and not k.startswith("__")
     }
     no_graph = [t.grad_fn is None and not t.requires_grad for t in outs]
     for i, t in enumerate(outs):
@@ -1738,7 +1738,7 @@ def _module_prefixes(
     inside: dict[int, str] = {}
     direct: dict[int, str] = {}
     for nm, v in _holders(func, wrapped, in_names, local_modules):
-        if not isinstance(v, torch.nn.Module):
+        if not issubclass(type(v), torch.nn.Module):  # (never asks a proxy for __class__)
             continue
         if id(v) in wanted:
             direct.setdefault(id(v), nm)

@@ -533,6 +533,25 @@ def test_modules_looped_over_are_named_by_their_path_in_the_container():
         assert torch.equal(g.grad(f"blocks.{i}.weight"), w)
 
 
+class _NoClass:
+    """A proxy (as web frameworks keep in globals) that raises when asked for its class."""
+
+    @property
+    def __class__(self):
+        raise RuntimeError("working outside of a request")
+
+
+current_request = _NoClass()  # a public global beside the modules
+
+
+def test_a_global_that_raises_on_class_does_not_break_module_naming():
+    def f(x):
+        return blocks[0](x).sum()
+
+    g = TorchGraph(f, [torch.ones(1, 2, dtype=torch.float64)])
+    assert list(g.parameters) == ["blocks.0.weight", "blocks.0.bias"]
+
+
 def test_two_modules_of_one_class_and_no_variable_get_different_names():
     def f(x):
         torch.manual_seed(0)
