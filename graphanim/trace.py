@@ -567,7 +567,10 @@ def _input_names(func: Callable[..., Any], n: int, names: Sequence[str] | None) 
             raise ValueError(f"names must be unique; repeated: {', '.join(dup)}")
         return names
     out: list[str] = []
-    if (
+    if isinstance(func, torch.jit.ScriptFunction):  # no Python signature: read its schema
+        schema: Any = func.schema  # a property (typed as a method in torch's stubs)
+        out = [a.name for a in schema.arguments][:n]
+    elif (
         type(func) is types.FunctionType
         and "__wrapped__" not in func.__dict__
         and "__signature__" not in func.__dict__
@@ -674,7 +677,10 @@ def _short(v: Any) -> str:
 
 def _code_of(func: Any) -> types.CodeType | None:
     if isinstance(func, torch.nn.Module):
-        func = type(func).forward
+        try:
+            func = type(func).forward
+        except AttributeError:  # a TorchScript module: its forward is no Python function
+            return None
     while isinstance(func, __import__("functools").partial):
         func = func.func
     func = getattr(func, "__func__", func)
@@ -907,6 +913,16 @@ def _trace(
             f"{getattr(func, '__qualname__', type(func).__name__)} is torch.compile'd: its ops "
             "run as one compiled graph and show as one node (capture the original function to "
             "see them)",
+            GraphanimWarning,
+            stacklevel=3,
+        )
+    elif isinstance(func, (torch.jit.ScriptModule, torch.jit.ScriptFunction)):
+        what = getattr(func, "original_name", None) or getattr(func, "name", None)
+        warnings.warn(
+            f"{what or type(func).__name__} is TorchScript: its ops run "
+            "in the TorchScript interpreter, out of graphanim's sight; they are read from the "
+            "autograd graph, without the values between them (capture the original module or "
+            "function to see those)",
             GraphanimWarning,
             stacklevel=3,
         )

@@ -246,6 +246,38 @@ def test_compiled_function_is_one_opaque_node_with_a_warning():
     assert len(g.ops) == 1
 
 
+def _scripted_sine(a, b):
+    return torch.sin(a * b)
+
+
+def _script(obj):
+    with warnings.catch_warnings():  # torch.jit.script is deprecated, and still in use
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return torch.jit.script(obj)
+
+
+def test_torchscript_function_and_module_are_read_from_autograd_with_a_warning():
+    fn = _script(_scripted_sine)
+    with pytest.warns(GraphanimWarning, match="_scripted_sine is TorchScript"):
+        g = TorchGraph(fn, [2.0, 3.0])
+    assert list(g.inputs) == ["a", "b"]  # from the TorchScript schema
+    a, b = leaf(2.0), leaf(3.0)
+    want = torch.autograd.grad(_scripted_sine(a, b), [a, b])
+    assert torch.equal(g.grad("a"), want[0]) and torch.equal(g.grad("b"), want[1])
+    assert [n.op for n in g.ops] == ["mul", "sin"]
+    assert g.outputs[0].value.item() == _scripted_sine(a, b).item()
+
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(2, 1)
+    x = torch.tensor([[1.0, -2.0]])
+    with pytest.warns(GraphanimWarning, match="Linear is TorchScript"):
+        g = TorchGraph(_script(lin), [x])
+    assert list(g.inputs) == ["input"]
+    want = torch.autograd.grad(lin(x).sum(), [lin.weight, lin.bias])
+    assert torch.equal(g.grad("weight"), want[0].reshape(g["weight"].shape))
+    assert torch.equal(g.grad("bias"), want[1])
+
+
 def test_meta_tensors():
     x = torch.empty(3, device="meta", requires_grad=True)
     g = TorchGraph(lambda t: (t * 2).sum(), [x])
