@@ -476,15 +476,23 @@ def check(
     """Compare every input gradient with central finite differences, re-running ``func``.
 
     The inputs are perturbed one element at a time in float64 (the function is re-run under
-    ``torch.no_grad``); the objective is Σ seed·output over the seeded outputs.
+    ``torch.no_grad``); the objective is Σ seed·output over the seeded outputs. Every re-run
+    starts from the random state the capture started from (the same dropout mask), and the
+    modules it calls get their buffers (BatchNorm's running statistics) back afterwards.
     """
     import torch
+
+    from .trace import forked_rng, modules_kept, set_rng_state
 
     names = list(graph.inputs)
     base = [a.detach().double().clone() if isinstance(a, torch.Tensor) else a for a in args]
     seed_list = [None if s is None else s.detach().double() for s in (seeds or [])]
 
+    rng = graph._rng_state
+
     def objective(values: list[Any]) -> float:
+        if rng is not None:
+            set_rng_state(rng)
         with torch.no_grad():
             result = func(*values)
         outs = list(result) if isinstance(result, (list, tuple)) else [result]
@@ -497,6 +505,21 @@ def check(
         return total
 
     rows: list[tuple[str, tuple[int, ...], float, float, float]] = []
+    with forked_rng(), modules_kept():
+        _differences(graph, names, base, objective, eps, rows)
+    return GradCheck(rows, eps, atol, rtol)
+
+
+def _differences(
+    graph: Graph,
+    names: list[str],
+    base: list[Any],
+    objective: Callable[[list[Any]], float],
+    eps: float,
+    rows: list[tuple[str, tuple[int, ...], float, float, float]],
+) -> None:
+    import torch
+
     tensor_pos = [i for i, a in enumerate(base) if isinstance(a, torch.Tensor)]
     for name, i in zip(names, tensor_pos):
         node = graph.inputs[name]
@@ -516,7 +539,6 @@ def check(
             auto = 0.0 if grad is None else float(grad.reshape(-1)[j])
             idx = tuple(int(v) for v in _unravel(j, tuple(x.shape)))
             rows.append((name, idx, auto, numeric, abs(auto - numeric)))
-    return GradCheck(rows, eps, atol, rtol)
 
 
 def _unravel(j: int, shape: tuple[int, ...]) -> list[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import inspect
 import math
@@ -233,6 +234,8 @@ class _Recorder:
         self.call_stack: list[int] = []  # numbers of the module calls running now
         self.module_names: dict[int, str] = {}
         self.root_modules: list[Any] = []
+        self.modules = ModuleState()  # what the modules called had, put back at the end
+        self.rng: tuple[Any, list[Any]] | None = None  # the random state func started from
         # calls before this index have their operands read (see resolve_all)
         self.resolved = 0
         # storage address -> keys of aliased values; built at the first in-place op
@@ -879,9 +882,11 @@ def trace(
     # collector would rescan them again and again (a third of the time on a 20,000-op chain).
     gc_was_enabled = gc.isenabled()
     gc.disable()
+    modules = ModuleState()
     try:
-        return _trace(func, args, grad_outputs, names=names, backward=backward)
+        return _trace(func, args, grad_outputs, names=names, backward=backward, modules=modules)
     finally:
+        modules.restore()
         if gc_was_enabled:
             gc.enable()
 
@@ -893,6 +898,7 @@ def _trace(
     *,
     names: Sequence[str] | None,
     backward: bool,
+    modules: ModuleState,
 ) -> Graph:
     if not callable(func):
         raise TypeError(f"func must be callable, got {type(func).__name__}")
@@ -905,6 +911,7 @@ def _trace(
     wrapped = [_as_input(a, nm) for a, nm in zip(args, in_names)]
 
     rec = _Recorder()
+    rec.modules = modules
     rec.code = _code_of(func)
     rec.stop = sys._getframe()
     compiled = _is_compiled(func)
@@ -928,8 +935,11 @@ def _trace(
         )
     hooks = _module_hooks(rec)
     _functions._RECORDERS.append(rec)
+    # func draws from forked random generators: dropout masks and the like are the ones func
+    # would draw now, and the caller's generators are left where they were
+    rec.rng = rng_state()
     try:
-        with torch.enable_grad():
+        with forked_rng(), torch.enable_grad():
             if compiled:
                 result = func(*wrapped)
             else:
@@ -1087,6 +1097,7 @@ def _trace(
         owner,
     )
     graph.seeds = list(seeds)
+    graph._rng_state = rec.rng
     return graph
 
 
@@ -1343,6 +1354,7 @@ def _module_hooks(rec: _Recorder) -> list[Any]:
     def pre(mod: Any, inputs: Any) -> None:
         if not rec.module_stack and all(m is not mod for m in rec.root_modules):
             rec.root_modules.append(mod)
+        rec.modules.see(mod)
         rec.module_stack.append(mod)
         parent = rec.call_stack[-1] if rec.call_stack else None
         rec.call_stack.append(len(rec.module_calls))
@@ -1354,6 +1366,70 @@ def _module_hooks(rec: _Recorder) -> list[Any]:
             rec.call_stack.pop()
 
     return [M.register_module_forward_pre_hook(pre), M.register_module_forward_hook(post)]
+
+
+class ModuleState:
+    """The buffers of the modules seen (:meth:`see`), to put back (:meth:`restore`) what the
+    code that ran changed in place: a BatchNorm in training mode updates its running
+    statistics, and capturing (or checking) must leave the user's modules as they were."""
+
+    __slots__ = ("buffers", "seen")
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+        # id -> (buffer, its contents, its version)
+        self.buffers: dict[int, tuple[torch.Tensor, torch.Tensor, int]] = {}
+
+    def see(self, mod: Any) -> None:
+        if id(mod) in self.seen:
+            return
+        self.seen.add(id(mod))
+        for b in mod.buffers():
+            if id(b) not in self.buffers:
+                self.buffers[id(b)] = (b, b.detach().clone(), b._version)
+
+    def restore(self) -> None:
+        # kernels may write a buffer without a version bump (BatchNorm's running statistics):
+        # the contents are compared too
+        with torch.no_grad():
+            for b, contents, version in self.buffers.values():
+                if b._version != version or not torch.equal(b, contents):
+                    b.copy_(contents)
+
+
+@contextlib.contextmanager
+def modules_kept() -> Iterator[None]:
+    """Every module called inside the block has its buffers put back when the block ends."""
+    from torch.nn.modules import module as M
+
+    state = ModuleState()
+    hook = M.register_module_forward_pre_hook(lambda mod, inputs: state.see(mod))
+    try:
+        yield
+    finally:
+        hook.remove()
+        state.restore()
+
+
+def _rng_devices() -> list[int]:
+    return list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+
+
+def rng_state() -> tuple[Any, list[Any]]:
+    """The state of the CPU random generator and of the CUDA ones in use."""
+    return torch.get_rng_state(), [torch.cuda.get_rng_state(d) for d in _rng_devices()]
+
+
+def set_rng_state(state: tuple[Any, list[Any]]) -> None:
+    cpu, cuda = state
+    torch.set_rng_state(cpu)
+    for device, s in enumerate(cuda):
+        torch.cuda.set_rng_state(s, device)
+
+
+def forked_rng() -> contextlib.AbstractContextManager[Any]:
+    """Random draws inside the block leave the caller's generators where they were."""
+    return torch.random.fork_rng(devices=_rng_devices())
 
 
 def _build(

@@ -404,6 +404,80 @@ def test_func_raising_keeps_type_and_module_flags():
     assert not net.training
 
 
+def _batchnorm_net():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4)).double()
+
+
+def test_batchnorm_running_statistics_are_left_as_they_were():
+    net = _batchnorm_net()  # training mode: a forward updates the running statistics
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    x = torch.randn(5, 3, dtype=torch.float64)
+
+    def f(x):
+        return net(x).pow(2).sum()
+
+    first = TorchGraph(f, [x.clone().requires_grad_()])
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k]), k  # running_mean, running_var, num_batches_tracked
+    second = TorchGraph(f, [x.clone().requires_grad_()])
+    assert first.to_dot() == second.to_dot()
+    xx = x.clone().requires_grad_()
+    (want,) = torch.autograd.grad(f(xx), [xx])
+    assert torch.equal(first.grad("x"), want)
+
+
+def test_buffers_are_put_back_when_func_raises():
+    net = _batchnorm_net()
+    before = net[1].running_mean.clone()
+
+    def f(x):
+        net(x)
+        raise KeyError("boom")
+
+    with pytest.raises(KeyError, match="boom"):
+        TorchGraph(f, [torch.randn(5, 3, dtype=torch.float64)])
+    assert torch.equal(net[1].running_mean, before)
+    assert int(net[1].num_batches_tracked) == 0
+
+
+def test_dropout_draws_from_a_fork_of_the_random_generator():
+    drop = torch.nn.Dropout(0.5)
+
+    def f(x):
+        return drop(x).sum()
+
+    torch.manual_seed(0)
+    state = torch.get_rng_state()
+    g = TorchGraph(f, [[1.0] * 16])
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's stream is untouched
+    assert TorchGraph(f, [[1.0] * 16]).to_dot() == g.to_dot()
+    x = torch.ones(16, dtype=torch.float64, requires_grad=True)
+    kept = drop(x)  # what func draws from the same state
+    assert torch.equal(g["dropout"].value, kept.detach())
+    (want,) = torch.autograd.grad(kept.sum(), [x])
+    assert torch.equal(g.grad("x"), want)
+
+
+def test_check_reruns_func_with_the_captured_dropout_mask_and_leaves_modules_alone():
+    net = _batchnorm_net()
+    net.append(torch.nn.Dropout(0.3))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    x = torch.randn(5, 3, dtype=torch.float64)
+
+    def f(x):
+        return net(x).pow(2).sum()
+
+    g = TorchGraph(f, [x.requires_grad_()])
+    state = torch.get_rng_state()
+    result = g.check()
+    # every re-run draws the captured mask: the finite differences match autograd's gradients
+    assert result.ok and max(row[4] for row in result.rows) < 1e-6
+    assert torch.equal(torch.get_rng_state(), state)
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
 def test_capture_is_repeatable():
     nt = collections.namedtuple("nt", "a b")
 
