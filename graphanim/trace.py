@@ -939,7 +939,7 @@ def _trace(
     # would draw now, and the caller's generators are left where they were
     rec.rng = rng_state()
     try:
-        with forked_rng(), torch.enable_grad():
+        with forked_rng(rec.rng), torch.enable_grad():
             if compiled:
                 result = func(*wrapped)
             else:
@@ -1381,12 +1381,21 @@ class ModuleState:
         self.buffers: dict[int, tuple[torch.Tensor, torch.Tensor, int]] = {}
 
     def see(self, mod: Any) -> None:
+        """Keep the buffers of ``mod`` and of every module inside it (once per module)."""
         if id(mod) in self.seen:
             return
-        self.seen.add(id(mod))
-        for b in mod.buffers():
-            if id(b) not in self.buffers:
-                self.buffers[id(b)] = (b, b.detach().clone(), b._version)
+        seen = self.seen
+        kept = self.buffers
+        stack = [mod]
+        while stack:
+            m = stack.pop()
+            if id(m) in seen:
+                continue
+            seen.add(id(m))
+            for b in m._buffers.values():
+                if b is not None and id(b) not in kept:
+                    kept[id(b)] = (b, b.detach().clone(), b._version)
+            stack.extend(c for c in m._modules.values() if c is not None)
 
     def restore(self) -> None:
         # kernels may write a buffer without a version bump (BatchNorm's running statistics):
@@ -1427,9 +1436,16 @@ def set_rng_state(state: tuple[Any, list[Any]]) -> None:
         torch.cuda.set_rng_state(s, device)
 
 
-def forked_rng() -> contextlib.AbstractContextManager[Any]:
-    """Random draws inside the block leave the caller's generators where they were."""
-    return torch.random.fork_rng(devices=_rng_devices())
+@contextlib.contextmanager
+def forked_rng(state: tuple[Any, list[Any]] | None = None) -> Iterator[None]:
+    """Random draws inside the block leave the caller's generators where they were
+    (``state``: theirs now, from :func:`rng_state`, if the caller has it already)."""
+    if state is None:
+        state = rng_state()
+    try:
+        yield
+    finally:
+        set_rng_state(state)
 
 
 def _build(
@@ -1834,9 +1850,19 @@ def _module_prefixes(
             continue
         if id(v) in wanted:
             direct.setdefault(id(v), nm)
-        for path, m in v.named_modules():
-            if path and id(m) in wanted:
-                inside.setdefault(id(m), f"{nm}.{path}")
+        # v's submodules with their paths, as named_modules() gives them (without its cost)
+        stack = [(nm, v)]
+        walked = {id(v)}
+        while stack:
+            prefix, m = stack.pop()
+            for key, child in m._modules.items():
+                if child is None or id(child) in walked:
+                    continue
+                walked.add(id(child))
+                path = f"{prefix}.{key}"
+                if id(child) in wanted:
+                    inside.setdefault(id(child), path)
+                stack.append((path, child))
     names: dict[int, str] = {}
     taken: set[str] = set()
     for m in mods:
