@@ -1368,17 +1368,25 @@ def _module_hooks(rec: _Recorder) -> list[Any]:
     return [M.register_module_forward_pre_hook(pre), M.register_module_forward_hook(post)]
 
 
+#: Module buffers with up to this many elements are copied while ``func`` runs, to be put back.
+BUFFER_COPY_NUMEL = 1 << 16
+
+
 class ModuleState:
     """The buffers of the modules seen (:meth:`see`), to put back (:meth:`restore`) what the
     code that ran changed in place: a BatchNorm in training mode updates its running
-    statistics, and capturing (or checking) must leave the user's modules as they were."""
+    statistics, and capturing (or checking) must leave the user's modules as they were.
+
+    Buffers of more than ``BUFFER_COPY_NUMEL`` elements (positional tables, masks: read, not
+    written) are not copied; if one of them is written all the same, :meth:`restore` warns.
+    """
 
     __slots__ = ("buffers", "seen")
 
     def __init__(self) -> None:
         self.seen: set[int] = set()
-        # id -> (buffer, its contents, its version)
-        self.buffers: dict[int, tuple[torch.Tensor, torch.Tensor, int]] = {}
+        # id -> (buffer, a copy of its contents or None when too big, its version)
+        self.buffers: dict[int, tuple[torch.Tensor, torch.Tensor | None, int]] = {}
 
     def see(self, mod: Any) -> None:
         """Keep the buffers of ``mod`` and of every module inside it (once per module)."""
@@ -1394,16 +1402,33 @@ class ModuleState:
             seen.add(id(m))
             for b in m._buffers.values():
                 if b is not None and id(b) not in kept:
-                    kept[id(b)] = (b, b.detach().clone(), b._version)
+                    copy = b.detach().clone() if b.numel() <= BUFFER_COPY_NUMEL else None
+                    kept[id(b)] = (b, copy, b._version)
             stack.extend(c for c in m._modules.values() if c is not None)
 
     def restore(self) -> None:
         # kernels may write a buffer without a version bump (BatchNorm's running statistics):
         # the contents are compared too
+        lost = 0
         with torch.no_grad():
             for b, contents, version in self.buffers.values():
-                if b._version != version or not torch.equal(b, contents):
+                if contents is None:
+                    lost += b._version != version
+                    continue
+                try:
+                    changed = b._version != version or not torch.equal(b, contents)
+                except (RuntimeError, NotImplementedError):  # no data to compare (meta)
+                    changed = True
+                if changed:
                     b.copy_(contents)
+        if lost:
+            warnings.warn(
+                f"{lost} module buffer(s) of more than {BUFFER_COPY_NUMEL} elements were "
+                "changed in place while func ran; graphanim copies only smaller buffers, so "
+                "these keep their new contents",
+                GraphanimWarning,
+                stacklevel=4,
+            )
 
 
 @contextlib.contextmanager

@@ -441,6 +441,37 @@ def test_buffers_are_put_back_when_func_raises():
     assert int(net[1].num_batches_tracked) == 0
 
 
+class _Counting(torch.nn.Module):
+    """Adds one to a buffer on every call: a small one, and one too big to copy."""
+
+    def __init__(self, big: int):
+        super().__init__()
+        self.register_buffer("calls", torch.zeros(3))
+        self.register_buffer("table", torch.zeros(big))
+
+    def forward(self, x):
+        self.calls.add_(1)
+        if self.table.numel() > 1:
+            self.table.add_(1)
+        return x * 2
+
+
+def test_small_buffers_written_in_place_are_put_back_big_ones_are_reported():
+    from graphanim.trace import BUFFER_COPY_NUMEL
+
+    small = _Counting(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TorchGraph(lambda x: small(x).sum(), [[1.0]])
+    assert torch.equal(small.calls, torch.zeros(3)) and torch.equal(small.table, torch.zeros(1))
+
+    big = _Counting(BUFFER_COPY_NUMEL + 1)
+    with pytest.warns(GraphanimWarning, match=r"1 module buffer\(s\) of more than 65536"):
+        TorchGraph(lambda x: big(x).sum(), [[1.0]])
+    assert torch.equal(big.calls, torch.zeros(3))  # the small one is back
+    assert float(big.table[0]) == 1.0  # the big one keeps the write, as the warning says
+
+
 def test_dropout_draws_from_a_fork_of_the_random_generator():
     drop = torch.nn.Dropout(0.5)
 
