@@ -506,39 +506,26 @@ def check(
 
     rows: list[tuple[str, tuple[int, ...], float, float, float]] = []
     with forked_rng(), modules_kept():
-        _differences(graph, names, base, objective, eps, rows)
+        tensor_pos = [i for i, a in enumerate(base) if isinstance(a, torch.Tensor)]
+        for name, i in zip(names, tensor_pos):
+            node = graph.inputs[name]
+            if node.kind != "input":
+                continue
+            x = base[i]
+            grad = node.grad
+            flat = x.reshape(-1)
+            for j in range(flat.numel()):
+                orig = float(flat[j])
+                flat[j] = orig + eps
+                plus = objective(base)
+                flat[j] = orig - eps
+                minus = objective(base)
+                flat[j] = orig
+                numeric = (plus - minus) / (2 * eps)
+                auto = 0.0 if grad is None else float(grad.reshape(-1)[j])
+                idx = tuple(int(v) for v in _unravel(j, tuple(x.shape)))
+                rows.append((name, idx, auto, numeric, abs(auto - numeric)))
     return GradCheck(rows, eps, atol, rtol)
-
-
-def _differences(
-    graph: Graph,
-    names: list[str],
-    base: list[Any],
-    objective: Callable[[list[Any]], float],
-    eps: float,
-    rows: list[tuple[str, tuple[int, ...], float, float, float]],
-) -> None:
-    import torch
-
-    tensor_pos = [i for i, a in enumerate(base) if isinstance(a, torch.Tensor)]
-    for name, i in zip(names, tensor_pos):
-        node = graph.inputs[name]
-        if node.kind != "input":
-            continue
-        x = base[i]
-        grad = node.grad
-        flat = x.reshape(-1)
-        for j in range(flat.numel()):
-            orig = float(flat[j])
-            flat[j] = orig + eps
-            plus = objective(base)
-            flat[j] = orig - eps
-            minus = objective(base)
-            flat[j] = orig
-            numeric = (plus - minus) / (2 * eps)
-            auto = 0.0 if grad is None else float(grad.reshape(-1)[j])
-            idx = tuple(int(v) for v in _unravel(j, tuple(x.shape)))
-            rows.append((name, idx, auto, numeric, abs(auto - numeric)))
 
 
 def _unravel(j: int, shape: tuple[int, ...]) -> list[int]:

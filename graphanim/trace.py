@@ -224,7 +224,7 @@ class _Call:
 class _Recorder:
     """Collects calls, value snapshots and module context while ``func`` runs."""
 
-    def __init__(self) -> None:
+    def __init__(self, modules: ModuleState) -> None:
         self.calls: list[_Call] = []
         self.snapshots: dict[Key, torch.Tensor] = {}
         self.keep: dict[int, torch.Tensor] = {}  # id -> tensor, keeps leaf/const ids valid
@@ -234,7 +234,7 @@ class _Recorder:
         self.call_stack: list[int] = []  # numbers of the module calls running now
         self.module_names: dict[int, str] = {}
         self.root_modules: list[Any] = []
-        self.modules = ModuleState()  # what the modules called had, put back at the end
+        self.modules = modules  # what the modules called had, put back when trace() ends
         self.rng: tuple[Any, list[Any]] | None = None  # the random state func started from
         # calls before this index have their operands read (see resolve_all)
         self.resolved = 0
@@ -910,8 +910,7 @@ def _trace(
     in_names = _input_names(func, len(args), names)
     wrapped = [_as_input(a, nm) for a, nm in zip(args, in_names)]
 
-    rec = _Recorder()
-    rec.modules = modules
+    rec = _Recorder(modules)
     rec.code = _code_of(func)
     rec.stop = sys._getframe()
     compiled = _is_compiled(func)
@@ -1392,19 +1391,13 @@ class ModuleState:
         """Keep the buffers of ``mod`` and of every module inside it (once per module)."""
         if id(mod) in self.seen:
             return
-        seen = self.seen
         kept = self.buffers
-        stack = [mod]
-        while stack:
-            m = stack.pop()
-            if id(m) in seen:
-                continue
-            seen.add(id(m))
+        for m in mod.modules():
+            self.seen.add(id(m))
             for b in m._buffers.values():
                 if b is not None and id(b) not in kept:
                     copy = b.detach().clone() if b.numel() <= BUFFER_COPY_NUMEL else None
                     kept[id(b)] = (b, copy, b._version)
-            stack.extend(c for c in m._modules.values() if c is not None)
 
     def restore(self) -> None:
         # kernels may write a buffer without a version bump (BatchNorm's running statistics):
@@ -1875,19 +1868,9 @@ def _module_prefixes(
             continue
         if id(v) in wanted:
             direct.setdefault(id(v), nm)
-        # v's submodules with their paths, as named_modules() gives them (without its cost)
-        stack = [(nm, v)]
-        walked = {id(v)}
-        while stack:
-            prefix, m = stack.pop()
-            for key, child in m._modules.items():
-                if child is None or id(child) in walked:
-                    continue
-                walked.add(id(child))
-                path = f"{prefix}.{key}"
-                if id(child) in wanted:
-                    inside.setdefault(id(child), path)
-                stack.append((path, child))
+        for path, m in v.named_modules():
+            if path and id(m) in wanted:
+                inside.setdefault(id(m), f"{nm}.{path}")
     names: dict[int, str] = {}
     taken: set[str] = set()
     for m in mods:
