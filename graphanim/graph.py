@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import networkx as nx
 
-__all__ = ["NODE_KINDS", "Edge", "Graph", "Node", "Packer", "plain_text"]
+__all__ = ["NODE_KINDS", "Edge", "Graph", "Node", "Packer", "plain_text", "valid_text"]
 
 #: The kinds a node can have, in the order they are documented.
 NODE_KINDS = ("input", "constant", "op", "value", "output")
@@ -18,6 +18,21 @@ NODE_KINDS = ("input", "constant", "op", "value", "output")
 # control characters, and the invisible direction marks and overrides (they would reorder text
 # in DOT output, reprs and terminals)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\u061c]")
+
+
+def valid_text(text: str) -> str:
+    """``text`` with every lone surrogate written out as its escape (``x\\udc80``).
+
+    ``os.fsdecode`` gives such code points for file names that are not valid UTF-8; no font or
+    file format can hold them, so every name entering a graph passes through here.
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def plain_text(text: str) -> str:
@@ -29,7 +44,7 @@ def plain_text(text: str) -> str:
     text = str(text)
     if text.isidentifier() or text.replace(".", "").isalnum():
         return text  # the common case: a variable, parameter or op name
-    text = text.replace("\n", " ").replace("\t", " ").replace("\r", " ")
+    text = valid_text(text).replace("\n", " ").replace("\t", " ").replace("\r", " ")
     text = _CONTROL.sub("", text)
     # matplotlib reads text as math only between unescaped dollar pairs, and shows ``\$`` as ``$``
     return text.replace("$", r"\$")
@@ -412,11 +427,15 @@ class Graph:
             )
         if key in self._pos:
             return self._node_of(key)
+        if valid_text(key) != key:  # names are stored with lone surrogates escaped
+            return self[valid_text(key)]
         known = sorted({n.name for n in self.nodes if n.kind != "op" and not n.attrs.get("scalar")})
         raise KeyError(f"no node named {key!r}; known names: {', '.join(known) or '(none)'}")
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and (key in self._by_name or key in self._pos)
+        if not isinstance(key, str):
+            return False
+        return key in self._by_name or key in self._pos or valid_text(key) in self._by_name
 
     def __len__(self) -> int:
         return len(self.nodes)
@@ -525,7 +544,7 @@ _RESERVED = {"name", "label", "kind", "value", "grad", "shape", "op", "dtype"}
 
 
 def _dot_escape(text: str) -> str:
-    text = _CONTROL.sub("", str(text))
+    text = _CONTROL.sub("", valid_text(str(text)))
     for ch in '\\"{}|<>':
         text = text.replace(ch, "\\" + ch)
     return text.replace("\n", " ")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import inspect
 import math
@@ -17,7 +18,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from . import functions as _functions
-from .graph import Edge, Graph, Node, Packer, format_number, plain_text
+from .graph import Edge, Graph, Node, Packer, format_number, plain_text, valid_text
 
 __all__ = ["GraphanimWarning", "TraceError", "op_label", "trace"]
 
@@ -512,7 +513,7 @@ class _Recorder:
         outs = _differentiable(out)
         if outs:
             self._add_call(
-                cls.__name__,
+                valid_text(cls.__name__),
                 _functions.function_label(cls),
                 operands,
                 outs,
@@ -567,8 +568,8 @@ def _input_names(func: Callable[..., Any], n: int, names: Sequence[str] | None) 
                 raise TypeError(f"names must be non-empty strings, got {nm!r}")
         if len(set(names)) != len(names):
             dup = sorted({nm for nm in names if names.count(nm) > 1})
-            raise ValueError(f"names must be unique; repeated: {', '.join(dup)}")
-        return names
+            raise ValueError(f"names must be unique; repeated: {', '.join(map(repr, dup))}")
+        return [valid_text(nm) for nm in names]
     out: list[str] = []
     if isinstance(func, torch.jit.ScriptFunction):  # no Python signature: read its schema
         schema: Any = func.schema  # a property (typed as a method in torch's stubs)
@@ -703,7 +704,7 @@ def _outputs(result: Any, func: Any) -> tuple[list[torch.Tensor], list[str | Non
                     f"output {k!r} of {where} is a {type(v).__name__}, not a torch.Tensor; "
                     "return tensors only"
                 )
-        return [v for _, v in items], [str(k) for k, _ in items]
+        return [v for _, v in items], [valid_text(str(k)) for k, _ in items]
     if isinstance(result, (list, tuple)) and result:
         for i, r in enumerate(result):
             if not isinstance(r, torch.Tensor):
@@ -853,7 +854,8 @@ def _node_op_name(node: Any) -> tuple[str, str, dict[str, Any]]:
     """(op, label, attrs) for an autograd node no recorded call owns."""
     cls = getattr(node, "_forward_cls", None)
     if cls is not None:
-        return cls.__name__, _functions.function_label(cls), {"function": cls.__qualname__}
+        label = _functions.function_label(cls)
+        return valid_text(cls.__name__), label, {"function": valid_text(cls.__qualname__)}
     name = node.name()
     base = name
     for suffix in ("Backward0", "Backward1", "Backward2", "Backward"):
@@ -1025,11 +1027,15 @@ def _trace(
                     stack.append(nxt)
     # autograd nodes no recorded call explains (an undecorated custom Function, CopySlices, ...)
     orphans = False
+    reentrant: list[Any] = []  # reentrant checkpoints among them (see _backward_reentrant)
     for node in reach:
         if node in owner:
             continue
         orphans = True
         op, label, attrs = _node_op_name(node)
+        if _is_reentrant(node):
+            attrs["note"] = REENTRANT_NOTE
+            reentrant.append(node)
         operands: list[tuple[str, Any]] = []
         for nxt, nr in nexts[node]:
             if nxt is None:
@@ -1042,6 +1048,13 @@ def _trace(
         call.internal = [node]
         owner[node] = call
         calls.append(call)
+    if reentrant:
+        warnings.warn(
+            f"{len(reentrant)} block(s) run under torch.utils.checkpoint with "
+            f"use_reentrant=True: {REENTRANT_NOTE}",
+            GraphanimWarning,
+            stacklevel=3,
+        )
     if orphans:
         # outputs of orphan nodes: whichever of their output positions something reads
         used: dict[Any, set[int]] = {}
@@ -1079,7 +1092,7 @@ def _trace(
             if s is not None and t.requires_grad
         ]
         if pairs:
-            grads = _backward(pairs, reach, accs, uses, nexts, calls)
+            grads = _backward(pairs, reach, accs, uses, nexts, calls, reentrant)
 
     graph = _build(
         func,
@@ -1091,6 +1104,7 @@ def _trace(
         out_keys,
         local_names,
         local_modules,
+        final_locals,
         grads,
         backward,
         owner,
@@ -1139,6 +1153,7 @@ def _backward(
     uses: dict[Any, int],
     nexts: dict[Any, tuple[Any, ...]],
     calls: list[_Call],
+    reentrant: Sequence[Any] = (),
 ) -> _Grads:
     """One backward pass from the seeded outputs: every value's gradient, and every edge's.
 
@@ -1148,6 +1163,7 @@ def _backward(
     more. Only ops whose autograd nodes send gradient into a value that is read more than once
     (``x * x``, a value used by two ops) get hooks on their nodes, to split the sum per edge. The
     order the engine ran the nodes in follows from the graph (see :func:`_engine_order`).
+    A graph holding ``reentrant`` checkpoints is run by :func:`_backward_reentrant` instead.
     """
     out = _Grads()
     out.nexts = nexts
@@ -1213,7 +1229,10 @@ def _backward(
     try:
         for node in hooked:
             handles.append(node.register_hook(hook_for(node)))
-        if leaves or inputs:
+        got: Sequence[Any]
+        if reentrant:
+            got = _backward_reentrant(pairs, leaves + inputs, reentrant)
+        elif leaves or inputs:
             got = torch.autograd.grad(
                 [t for t, _ in pairs],
                 leaves + inputs,
@@ -1243,6 +1262,128 @@ def _backward(
     order.clear()
     order.extend(_engine_order([t.grad_fn for t, _ in pairs], reach, uses, nexts))
     return out
+
+
+#: What a reentrant checkpoint shows as, and why.
+REENTRANT_NOTE = (
+    "a reentrant checkpoint recomputes its ops inside the backward pass, out of graphanim's "
+    "sight, so the block shows as one node (use_reentrant=False shows its ops)"
+)
+
+
+def _is_reentrant(node: Any) -> bool:
+    """Is ``node`` the backward of a reentrant ``torch.utils.checkpoint`` block?
+
+    Such a node runs a nested ``torch.autograd.backward`` of its recomputed block, which PyTorch
+    allows only inside a ``backward()`` call (not ``torch.autograd.grad``).
+    """
+    cls = getattr(node, "_forward_cls", None)
+    if cls is None:
+        return False
+    checkpoint = sys.modules.get("torch.utils.checkpoint")
+    return checkpoint is not None and cls is getattr(checkpoint, "CheckpointFunction", None)
+
+
+def _backward_reentrant(
+    pairs: list[tuple[torch.Tensor, torch.Tensor | None]], wanted: list[Any], blocks: Sequence[Any]
+) -> list[Any]:
+    """The gradients of ``wanted`` (leaf tensors, value tensors, ``GradientEdge``s) from one
+    ``torch.autograd.backward`` call, read by hooks, for graphs with reentrant checkpoints.
+
+    ``backward`` accumulates into ``.grad``: every leaf it may reach (those of ``wanted``, and
+    those each checkpointed block reads while it is recomputed, see :class:`_LeafWatch`) has
+    its ``.grad`` put back afterwards, and every hook is removed.
+    """
+    got: list[Any] = [None] * len(wanted)
+    kept = _GradKeeper()
+    slots: dict[Any, list[tuple[int, int]]] = {}  # node -> (position in wanted, output_nr)
+    handles: list[Any] = []
+    watches = [_LeafWatch(kept) for _ in blocks]
+    try:
+        for i, w in enumerate(wanted):
+            if isinstance(w, torch.Tensor) and w.grad_fn is None:
+                kept.keep(w)
+                handles.append(w.register_hook(functools.partial(_put, got, i)))
+                continue
+            if isinstance(w, torch.Tensor):
+                if w.retains_grad:
+                    kept.keep(w)
+                node, nr = w.grad_fn, w.output_nr
+            else:
+                node, nr = w.node, w.output_nr
+            slots.setdefault(node, []).append((i, nr))
+        for node, places in slots.items():
+            handles.append(node.register_prehook(functools.partial(_put_slots, got, places)))
+        for block, watch in zip(blocks, watches):
+            handles.append(block.register_prehook(watch.start))
+            handles.append(block.register_hook(watch.stop))
+        torch.autograd.backward([t for t, _ in pairs], [s for _, s in pairs])
+    finally:
+        for h in handles:
+            h.remove()
+        for watch in watches:
+            watch.close()
+        kept.restore()
+    return got
+
+
+def _put(got: list[Any], i: int, grad: Any) -> None:
+    got[i] = grad
+
+
+def _put_slots(got: list[Any], places: list[tuple[int, int]], grad_outputs: Any) -> None:
+    for i, nr in places:
+        got[i] = grad_outputs[nr]
+
+
+class _GradKeeper:
+    """The ``.grad`` of tensors, kept (contents too: accumulation may add in place) to be put
+    back by :meth:`restore`."""
+
+    def __init__(self) -> None:
+        self.kept: dict[int, tuple[torch.Tensor, Any, Any]] = {}
+
+    def keep(self, t: torch.Tensor) -> None:
+        if id(t) not in self.kept:
+            old = t.grad
+            self.kept[id(t)] = (t, old, None if old is None else old.detach().clone())
+
+    def restore(self) -> None:
+        with torch.no_grad():
+            for t, old, contents in self.kept.values():
+                if old is not None:
+                    old.copy_(contents)
+                t.grad = old
+
+
+class _LeafWatch(TorchFunctionMode):
+    """While a reentrant checkpoint's backward runs (between :meth:`start` and :meth:`stop`,
+    its node's hooks), keeps the ``.grad`` of every leaf its recomputed ops read."""
+
+    def __init__(self, kept: _GradKeeper) -> None:
+        super().__init__()
+        self.kept = kept
+        self.active = False
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        kwargs = kwargs or {}
+        for a in (*args, *kwargs.values()):
+            for t in a if isinstance(a, (list, tuple)) else (a,):
+                if isinstance(t, torch.Tensor) and t.requires_grad and t.grad_fn is None:
+                    self.kept.keep(t)
+        return func(*args, **kwargs)
+
+    def start(self, grad_outputs: Any) -> None:
+        self.__enter__()
+        self.active = True
+
+    def stop(self, grad_inputs: Any, grad_outputs: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.active:
+            self.active = False
+            self.__exit__(None, None, None)
 
 
 def _engine_order(
@@ -1476,6 +1617,7 @@ def _build(
     out_keys: list[Key],
     local_names: dict[str, torch.Tensor],
     local_modules: dict[str, torch.nn.Module],
+    final_locals: dict[str, Any],
     grads: _Grads,
     backward: bool,
     owner: dict[Any, _Call],
@@ -1528,6 +1670,8 @@ def _build(
         buffers: list[tuple[str, Any]] = []
         for path, m in mod.named_modules():
             full = f"{prefix}.{path}" if prefix and path else prefix or path
+            if not full.isascii():
+                full = valid_text(full)
             if module_of.setdefault(id(m), full) == full:
                 module_class.setdefault(full, type(m).__name__)
             dot = f"{full}." if full else ""
@@ -1546,6 +1690,7 @@ def _build(
 
     dtype_names: dict[Any, str] = {}
     snapshots = rec.snapshots
+    held_names = HeldNames(func, wrapped, in_names, final_locals)
 
     gvalue = grads.value
     gleaf = grads.leaf
@@ -1565,7 +1710,7 @@ def _build(
                     if tag == "leaf":
                         attrs["parameter"] = True
                 elif t is not None:
-                    name = _object_name(t, func)
+                    name = held_names.name_of(t)
             grad = gleaf.get(id(t)) if tag == "leaf" and t is not None else None
         else:
             grad = gvalue.get(k)
@@ -1884,9 +2029,66 @@ def _module_prefixes(
     return names
 
 
-def _object_name(obj: Any, func: Any) -> str | None:
-    """A name for ``obj``: the closure or global variable of ``func`` holding it."""
-    for nm, v in _holders(func, [], [], {}):
-        if v is obj:
-            return nm
+#: Containers with more entries than this are not searched for names (see ``HeldNames``).
+CONTAINER_NAMES_MAX = 1 << 16
+
+
+class HeldNames:
+    """Names for tensors that no argument, output or local variable names: the closure or
+    global variable of ``func`` holding the tensor (``w``), or, one level deep, the dict, list
+    or tuple entry holding it (``params["0.weight"]``, ``ws[0]``), also in arguments and local
+    variables (``torch.func.functional_call(net, params, ...)``).
+
+    A variable holding the tensor itself wins over a container entry; otherwise the first in
+    :func:`_holders`'s order, then the container's own (insertion or index) order. The index is
+    built at the first lookup: captures that name everything otherwise pay nothing.
+    """
+
+    __slots__ = ("func", "in_names", "index", "local_objects", "wrapped")
+
+    def __init__(
+        self, func: Any, wrapped: list[Any], in_names: list[str], local_objects: dict[str, Any]
+    ) -> None:
+        self.func = func
+        self.wrapped = wrapped
+        self.in_names = in_names
+        self.local_objects = local_objects
+        self.index: dict[int, str] | None = None
+
+    def name_of(self, t: torch.Tensor) -> str | None:
+        """The name of the variable or container entry holding ``t``, if any."""
+        if self.index is None:
+            self.index = self._build()
+        return self.index.get(id(t))
+
+    def _build(self) -> dict[int, str]:
+        index: dict[int, str] = {}
+        containers: list[tuple[str, Any]] = []
+        for nm, v in _holders(self.func, [], [], {}):
+            if isinstance(v, torch.Tensor):
+                index.setdefault(id(v), nm)
+            elif isinstance(v, (dict, list, tuple)):
+                containers.append((nm, v))
+        args_and_locals = [*zip(self.in_names, self.wrapped), *self.local_objects.items()]
+        containers[:0] = [
+            (nm, v) for nm, v in args_and_locals if isinstance(v, (dict, list, tuple))
+        ]
+        for nm, held in containers:
+            if len(held) > CONTAINER_NAMES_MAX:
+                continue
+            entries = held.items() if isinstance(held, dict) else enumerate(held)
+            for key, v in entries:
+                if isinstance(v, torch.Tensor) and id(v) not in index:
+                    entry = _entry_name(nm, key)
+                    if entry is not None:
+                        index[id(v)] = entry
+        return index
+
+
+def _entry_name(holder: str, key: Any) -> str | None:
+    """``params["0.weight"]``, ``ws[0]``: the name of a container entry (None for other keys)."""
+    if isinstance(key, str):
+        return f'{holder}["{valid_text(key)}"]' if '"' not in key else f"{holder}[{key!r}]"
+    if isinstance(key, int) and not isinstance(key, bool):
+        return f"{holder}[{key}]"
     return None
