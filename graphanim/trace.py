@@ -6,7 +6,6 @@ import contextlib
 import functools
 import gc
 import inspect
-import math
 import sys
 import types
 import warnings
@@ -19,6 +18,7 @@ from torch.overrides import TorchFunctionMode
 
 from . import functions as _functions
 from .graph import Edge, Graph, Node, Packer, format_number, plain_text, valid_text
+from .ops import op_label
 
 __all__ = ["GraphanimWarning", "TraceError", "op_label", "trace"]
 
@@ -89,49 +89,6 @@ _SCALAR_OPERAND_OPS = frozenset(
     "add sub mul div rsub maximum minimum max min where remainder fmod floor_divide atan2 "
     "hypot lerp xlogy add_ sub_ mul_ div_ eq ne lt le gt ge".split()
 )
-
-_SYMBOLS = {
-    "add": "+",
-    "add_": "+=",
-    "sub": "−",
-    "sub_": "−=",
-    "mul": "×",
-    "mul_": "×=",
-    "div": "÷",
-    "div_": "÷=",
-    "neg": "−x",
-    "matmul": "@",
-    "mm": "@",
-    "bmm": "@",
-    "sqrt": "√",
-    "abs": "|x|",
-    "sum": "Σ",
-    "maximum": "max",
-    "minimum": "min",
-    "sigmoid": "σ",
-    "reciprocal": "1/x",
-    "square": "x²",
-    "getitem": "[ ]",
-    "setitem": "[ ]=",
-    "relu": "ReLU",
-}
-_SUPERSCRIPT = str.maketrans("0123456789-.", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻·")
-
-
-def op_label(op: str, attrs: dict[str, Any] | None = None) -> str:
-    """Display symbol of an op: ``+``, ``×``, ``÷``, ``x²``, ``sin``, ... (plain text)."""
-    attrs = attrs or {}
-    if op in ("pow", "pow_") and "exponent" in attrs:
-        e = attrs["exponent"]
-        if isinstance(e, (int, float)) and not isinstance(e, bool) and math.isfinite(e):
-            text = format_number(float(e), 3)
-            if len(text) <= 4 and all(c in "0123456789-." for c in text):
-                return "x" + text.translate(_SUPERSCRIPT)
-        return "xⁿ"
-    if op in ("pow", "pow_"):
-        return "xʸ"
-    return _SYMBOLS.get(op, plain_text(op))
-
 
 class _LabelCache(dict):  # type: ignore[type-arg]
     """op -> its label when the op has no attributes (``op_label(op)``), computed once."""
