@@ -282,7 +282,7 @@ def explain(graph: Graph, key: str | Node, *, max_paths: int = MAX_PATHS) -> Exp
     node = graph[key]
     if node.kind == "op":
         raise ValueError(f"{node.name!r} is an op; explain the gradient of a value node instead")
-    if not getattr(graph, "has_backward", True) or all(n.grad is None for n in graph.outputs):
+    if not graph.has_backward or all(n.grad is None for n in graph.outputs):
         raise ValueError("the graph has no backward pass; capture it with backward=True")
     outputs = [o for o in graph.outputs if o.grad is not None]
     out_ids = {o.id for o in outputs}
@@ -308,7 +308,7 @@ def _enumerate_paths(
 ) -> list[Term]:
     terms: list[Term] = []
     edge_index = {id(e): i for i, e in enumerate(graph.edges)}
-    seeds = dict(zip((o.id for o in graph.outputs), getattr(graph, "seeds", None) or []))
+    seeds = dict(zip((o.id for o in graph.outputs), graph.seeds))
     for out in outputs:
         if out.id not in downstream:
             continue

@@ -299,7 +299,9 @@ class Graph:
 
     Value nodes and op nodes alternate (value -> op -> value). ``nodes`` is a topological order
     (forward execution order); ``edges`` are sorted by their destination's position, then operand
-    index.
+    index. ``inputs``, ``outputs``, ``backward_order`` and ``parameters`` are given as node ids;
+    the keyword fields are what a capture records besides (see the attributes below), each with
+    a default for graphs built by hand.
     """
 
     def __init__(
@@ -311,6 +313,11 @@ class Graph:
         backward_order: Iterable[str] = (),
         parameters: Iterable[str] = (),
         *,
+        seeds: Iterable[Any] = (),
+        modules: dict[str, str] | None = None,
+        module_calls: dict[int, tuple[str, int | None]] | None = None,
+        has_backward: bool | None = None,
+        rng_state: Any = None,
         _sequential_ids: bool = False,
     ) -> None:
         self.nodes: list[Node] = list(nodes)
@@ -330,20 +337,39 @@ class Graph:
         self.outputs: list[Node] = [at[pos[i]] for i in outputs]
         self.backward_order: list[Node] = [at[pos[i]] for i in backward_order]
         #: the seeds of the backward pass, one per output (``None`` where none was seeded)
-        self.seeds: list[Any] = []
+        self.seeds: list[Any] = list(seeds)
         # the random generators' state func started from, when captured (check() re-runs func
         # from it, so a dropout mask is the captured one)
-        self._rng_state: Any = None
+        self._rng_state: Any = rng_state
         #: module path -> class name of the nn.Modules whose ops are in the graph ("" is the root
         #: when ``func`` itself is a module); op nodes name their innermost module in
         #: ``attrs["module"]``
-        self.modules: dict[str, str] = {}
+        self.modules: dict[str, str] = {} if modules is None else modules
         #: number -> (module path, number of the enclosing call or None) for each nn.Module
         #: call an op ran in (and the calls around those), numbered in call order; op nodes name
         #: the innermost call in ``attrs["module_call"]``. Two calls of one module (a ReLU used
         #: twice) have different numbers.
-        self.module_calls: dict[int, tuple[str, int | None]] = {}
+        self.module_calls: dict[int, tuple[str, int | None]] = (
+            {} if module_calls is None else module_calls
+        )
+        self._has_backward = has_backward
         self._index(pos)
+
+    @property
+    def has_backward(self) -> bool:
+        """Whether the graph holds a backward pass: as the capture says (``backward=``), or for
+        a graph built by hand, whether it has a backward order or any gradient."""
+        if self._has_backward is not None:
+            return self._has_backward
+        return (
+            bool(self.backward_order)
+            or any(n.grad is not None for n in self.nodes)
+            or any(e.grad is not None for e in self.edges)
+        )
+
+    @has_backward.setter
+    def has_backward(self, flag: bool | None) -> None:
+        self._has_backward = None if flag is None else bool(flag)
 
     def _node_of(self, node_id: str) -> Node:
         return self.nodes[self._pos[node_id]]

@@ -567,7 +567,7 @@ def _input_names(func: Callable[..., Any], n: int, names: Sequence[str] | None) 
     return out
 
 
-def _as_input(value: Any, name: str) -> Any:
+def as_input(value: Any, name: str) -> Any:
     """Wrap a number/list/array as a float leaf tensor; tensors are used as given."""
     if isinstance(value, torch.Tensor):
         if value.grad_fn is not None:
@@ -837,6 +837,19 @@ def trace(
     backward: bool = True,
 ) -> Graph:
     """Run ``func(*args)`` once and return its computation graph (see ``TorchGraph``)."""
+    return Graph(**capture(func, args, grad_outputs, names=names, backward=backward))
+
+
+def capture(
+    func: Callable[..., Any],
+    args: Sequence[Any],
+    grad_outputs: Any = None,
+    *,
+    names: Sequence[str] | None = None,
+    backward: bool = True,
+) -> dict[str, Any]:
+    """Run ``func(*args)`` once; the keyword arguments of its :class:`Graph` (what a
+    ``TorchGraph`` is built from)."""
     # Capturing allocates many small objects that live as long as the graph; the cyclic garbage
     # collector would rescan them again and again (a third of the time on a 20,000-op chain).
     gc_was_enabled = gc.isenabled()
@@ -858,7 +871,7 @@ def _trace(
     names: Sequence[str] | None,
     backward: bool,
     modules: ModuleState,
-) -> Graph:
+) -> dict[str, Any]:
     if not callable(func):
         raise TypeError(f"func must be callable, got {type(func).__name__}")
     if isinstance(args, (str, bytes)) or not isinstance(args, (list, tuple)):
@@ -867,7 +880,7 @@ def _trace(
             f"got {type(args).__name__}"
         )
     in_names = _input_names(func, len(args), names)
-    wrapped = [_as_input(a, nm) for a, nm in zip(args, in_names)]
+    wrapped = [as_input(a, nm) for a, nm in zip(args, in_names)]
 
     rec = _Recorder(modules)
     rec.code = _code_of(func)
@@ -1051,7 +1064,7 @@ def _trace(
         if pairs:
             grads = _backward(pairs, reach, accs, uses, nexts, calls, reentrant)
 
-    graph = _build(
+    fields = _build(
         func,
         wrapped,
         in_names,
@@ -1066,9 +1079,9 @@ def _trace(
         backward,
         owner,
     )
-    graph.seeds = list(seeds)
-    graph._rng_state = rec.rng
-    return graph
+    fields["seeds"] = seeds
+    fields["rng_state"] = rec.rng
+    return fields
 
 
 def _edge_inputs_supported() -> bool:
@@ -1578,7 +1591,7 @@ def _build(
     grads: _Grads,
     backward: bool,
     owner: dict[Any, _Call],
-) -> Graph:
+) -> dict[str, Any]:
     nodes: list[Node] = []
     edges: list[Edge] = []
     by_key: dict[Key, Node] = {}
@@ -1822,17 +1835,18 @@ def _build(
 
     packer.finish()
     params_ids = [n.id for n in nodes if n.attrs.get("parameter")]
-    graph = Graph(
-        nodes,
-        edges,
+    fields: dict[str, Any] = dict(
+        nodes=nodes,
+        edges=edges,
         inputs=input_ids,
         outputs=output_ids,
         backward_order=backward_ids,
         parameters=params_ids,
+        has_backward=backward,
         _sequential_ids=True,
     )
     used = {n.attrs["module"] for n in nodes if "module" in n.attrs}
-    graph.modules = {
+    fields["modules"] = {
         path: cls
         for path, cls in module_class.items()
         if any(u == path or u.startswith(path + ".") for u in used) or path == ""
@@ -1852,8 +1866,8 @@ def _build(
         module_calls[n] = (path, parent)
         if parent is not None:
             todo.append(parent)
-    graph.module_calls = dict(sorted(module_calls.items()))
-    return graph
+    fields["module_calls"] = dict(sorted(module_calls.items()))
+    return fields
 
 
 def _operand_grads(call: _Call, grads: _Grads) -> list[Any] | None:
