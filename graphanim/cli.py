@@ -4,22 +4,26 @@
 expression (see :mod:`graphanim.expr` for the safe expression language) or of a function in the
 user's own file (``path/to/file.py:func``). Exit status: 0 on success, 2 for a usage or input error
 (one ``error: ...`` line on stderr, no traceback), 1 for a failure while running (the user's
-function raised, a file could not be written, or an internal error; ``--debug`` shows the
-traceback), 130 when interrupted.
+function raised, a file could not be written, stdout failed, or an internal error; ``--debug``
+shows the traceback), 128 + the signal's number when interrupted (130 Ctrl-C, 143 SIGTERM, 129
+SIGHUP).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib.util
 import inspect
 import os
 import re
+import signal
 import sys
 import textwrap
 import traceback
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +47,10 @@ from .writers import (
     STATIC_FORMATS,
     FFmpegError,
     FFmpegNotFoundError,
+    allow_overwrite,
+    check_fps,
     check_output_path,
+    check_replaceable,
     check_writable,
 )
 
@@ -54,6 +61,7 @@ __all__ = [
     "EXIT_FAILURE",
     "EXIT_OK",
     "EXIT_USAGE",
+    "Interrupted",
     "UsageError",
     "build_parser",
     "load_function",
@@ -63,7 +71,6 @@ __all__ = [
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
-_EXIT_INTERRUPTED = 130
 
 #: Where ``render`` writes when ``-o`` is not given and the picture is static.
 DEFAULT_OUTPUT = "graph.png"
@@ -75,7 +82,6 @@ DIRECTIONS = ("forward", "backward", "both", "none")
 _FFMPEG_FORMATS = (".mp4", ".webm")
 _SHORT_OPTIONS = ("-o", "-h")
 _LONG_OPTION_RE = re.compile(r"--[A-Za-z][\w-]*(=.*)?\Z", re.DOTALL)
-_MAX_FPS = 60.0
 _DPI_RANGE = (10, 600)
 #: More options than this are refused before argparse reads them: its parsing time grows with
 #: the square of the number of options, and no valid command needs this many (--at takes all
@@ -98,6 +104,48 @@ class UsageError(ValueError):
 
 class _RunError(RuntimeError):
     """A failure while running (the user's code raised, a file could not be written): exit 1."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM or SIGHUP, as ``KeyboardInterrupt`` is on SIGINT.
+
+    Being a ``KeyboardInterrupt``, it runs the same clean-up (a partial file is removed, an
+    existing one kept); the command line exits with status 128 + :attr:`signum`.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+#: Signals that stop a run cleanly; SIGINT raises KeyboardInterrupt already.
+_STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    raise Interrupted(signum)
+
+
+@contextmanager
+def _stop_signals_raise() -> Iterator[None]:
+    """SIGTERM/SIGHUP raise :class:`Interrupted` inside the block (main thread only)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {
+        sig: signal.signal(sig, _raise_interrupted)
+        for sig in _STOP_SIGNALS
+        if signal.getsignal(sig) is not signal.SIG_IGN  # kept ignored, e.g. under nohup
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 # --------------------------------------------------------------------------------------------
@@ -158,12 +206,16 @@ output:
   only once the new one is complete (written to a temporary file, then renamed); a path whose
   suffix is not an output format (e.g. script.py) is never written. A path that is a symbolic
   link is replaced by the new file: the file it points to is never written. Paths are taken as
-  given (relative ones, "..", absolute ones); "-" (stdout), folders, names ending in "/" and
-  names with control characters are refused. The path written is printed on stdout.
+  given (relative ones, "..", absolute ones), from the folder the command started in (a
+  function that changes directory does not move them); "-" (stdout), folders, names ending in
+  "/" and names with control characters are refused. A write-protected (read-only) file is kept
+  and refused, unless --force. The path written is printed on stdout.
 
 exit status:
   0 success; 2 usage or input error (one "error: ..." line on stderr); 1 the function raised, the
-  file could not be written or an internal error (--debug shows the traceback); 130 interrupted.
+  file could not be written, stdout failed, or an internal error (--debug shows the traceback);
+  128 + the signal's number when interrupted (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP): the temporary
+  file is removed and an existing file kept.
 """
 
 
@@ -171,7 +223,7 @@ _RENDER_USAGE = """\
 graphanim render TARGET [--at NAME=VALUE ...] [--grad-output V ...] [-o OUT]
                         [--direction {forward,backward,both,none}] [--fps N]
                         [--theme {light,dark}] [--layout {layered,dot}] [--depth K]
-                        [--dpi N] [--debug]"""
+                        [--dpi N] [--force] [--debug]"""
 
 
 class _Extend(argparse.Action):
@@ -190,6 +242,33 @@ class _Extend(argparse.Action):
             items = []
             setattr(namespace, self.dest, items)
         items.extend(values)
+
+
+def is_value(arg: str) -> bool:
+    """True when a command-line argument that starts with '-' is a value, not an option.
+
+    ``render "-x*2"``, ``--at x=-1e3``, ``-o -x.png``, ``--depth -1``: an argument that starts with
+    a single '-' and is not one of the short options (``-o``, ``-h``, also with the value joined:
+    ``-ox.png``), or with '--' but is not shaped like a long option (``--name`` or
+    ``--name=value``), is a value. Other arguments (options, and anything not starting with '-')
+    give False.
+    """
+    if arg.startswith("--"):
+        return arg != "--" and not _LONG_OPTION_RE.match(arg)
+    return arg.startswith("-") and len(arg) > 1 and arg[:2] not in _SHORT_OPTIONS
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that values starting with '-' (see :func:`is_value`) are values.
+
+    argparse reads any argument starting with '-' as an option unless it looks like a plain
+    negative number; here such a value is handed on exactly as given.
+    """
+
+    def _parse_optional(self, arg_string: str) -> Any:
+        if is_value(arg_string):
+            return None  # argparse's answer for a positional argument (a value)
+        return super()._parse_optional(arg_string)
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -212,14 +291,12 @@ def _depth(text: str) -> int | str:
     return value
 
 
-def _positive_float(text: str) -> float:
+def _fps(text: str) -> float:
+    """--fps: a finite number above 0 (each format's limits are checked with -o's suffix)."""
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value <= _MAX_FPS:
-        raise argparse.ArgumentTypeError(f"{text!r} is out of range (0 < fps <= {_MAX_FPS:g})")
-    return value
+        return check_fps(float(text))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{text!r}: {err}") from None
 
 
 def _dpi(text: str) -> int:
@@ -242,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     """
     from . import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="graphanim",
         description=_DESCRIPTION,
         epilog='Run "graphanim render --help" for the options and examples.',
@@ -297,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render.add_argument(
         "--fps",
-        type=_positive_float,
+        type=_fps,
         default=None,
         metavar="N",
         help="animation frames per second (default: 2)",
@@ -325,6 +402,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"resolution in dots per inch ({_DPI_RANGE[0]} to {_DPI_RANGE[1]})",
     )
     render.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the output file even when it is write-protected (read-only)",
+    )
+    render.add_argument(
         "--debug", action="store_true", help="show the full traceback when something fails"
     )
     return parser
@@ -345,8 +427,9 @@ def main(argv: list[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success, 2 for a usage or input error, 1 for a failure while running, 130 when
-        interrupted.
+        0 on success, 2 for a usage or input error, 1 for a failure while running (stdout
+        failing included), 128 + the signal's number when interrupted (130 for Ctrl-C, 143 for
+        SIGTERM, 129 for SIGHUP).
 
     Examples
     --------
@@ -355,13 +438,20 @@ def main(argv: list[str] | None = None) -> int:
     sin.png
     0
     """
+    try:
+        with _stop_signals_raise():
+            return _main(sys.argv[1:] if argv is None else list(argv))
+    except Interrupted as stop:  # between the steps that report it themselves
+        return _interrupted(stop, "starting")
+
+
+def _main(args_list: list[str]) -> int:
+    closed = _hold_closed_stdout()
     parser = build_parser()
-    args_list = sys.argv[1:] if argv is None else list(argv)
     if not args_list:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    protected = _protect_values(args_list)
-    options = _count_options(protected)
+    options = _count_options(args_list)
     if options > _MAX_OPTIONS:
         _error(
             f"too many options ({options:,}; limit {_MAX_OPTIONS:,}): give all NAME=VALUE pairs "
@@ -369,29 +459,93 @@ def main(argv: list[str] | None = None) -> int:
         )
         return EXIT_USAGE
     try:
-        args = parser.parse_args(protected)
+        args = parser.parse_args(args_list)
     except SystemExit as stop:  # --help, --version, or argparse's own usage error
-        return stop.code if isinstance(stop.code, int) else EXIT_USAGE
+        code = stop.code if isinstance(stop.code, int) else EXIT_USAGE
+        return code or _to_stdout(None, closed=closed)
     if args.command != "render":  # pragma: no cover - "render" is the only command
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    code, out = _run(args)
+    if code != EXIT_OK:
+        return code
+    return _to_stdout(out, closed=closed)
 
+
+def _hold_closed_stdout() -> bool:
+    """True when the program started with stdout closed (``>&-``).
+
+    The null device then takes its file descriptor, so that no file opened later (the output's
+    temporary file, ffmpeg's pipe) becomes "stdout" by chance.
+    """
+    if sys.stdout is not None:
+        return False
+    try:
+        os.fstat(1)
+    except OSError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        if devnull != 1:  # pragma: no cover - the lowest free descriptor is 1 here
+            os.dup2(devnull, 1)
+            os.close(devnull)
+    return True
+
+
+def _to_stdout(path: str | None, *, closed: bool) -> int:
+    """Print the written ``path`` (if any) and flush stdout; the exit status.
+
+    A reader that went away (``| head -0``) is no error: status 0, the file is written. A closed
+    stdout (``>&-``) or one that fails (``> /dev/full``) is reported in one line on stderr,
+    status 1; the file is complete all the same. After a failure stdout is pointed at the null
+    device, so that the flush at exit does not fail again.
+    """
+    try:
+        if closed:
+            raise OSError(errno.EBADF, "stdout is closed")
+        if path is not None:
+            _print_path(path)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _drop_stdout()
+        return EXIT_OK
+    except OSError as err:
+        _drop_stdout()
+        written = f"; {path!a} was written" if path else ""
+        _error(f"cannot write to stdout ({err.strerror or err}){written}")
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _drop_stdout() -> None:
+    """Point stdout at the null device: its pending output is dropped, the exit flush passes."""
+    if sys.stdout is None:
+        return
+    with suppress(OSError, ValueError):
+        fd = sys.stdout.fileno()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+
+
+def _run(args: argparse.Namespace) -> tuple[int, str]:
+    """Render; the exit status and the path written (as given), or the error reported."""
     debug = bool(args.debug)
+    what = "rendering"
     try:
         out = _render(args)
     except (UsageError, ExprError) as err:
         if debug:
             traceback.print_exc()
         _error(str(err))
-        return EXIT_USAGE
+        return EXIT_USAGE, ""
     except _RunError as err:
         if debug:
             traceback.print_exc()
         _error(str(err) + ("" if debug else " (run with --debug for the traceback)"))
-        return EXIT_FAILURE
-    except KeyboardInterrupt:
-        _error("interrupted; nothing was written")
-        return _EXIT_INTERRUPTED
+        return EXIT_FAILURE, ""
+    except KeyboardInterrupt as stop:
+        if args.output is not None:
+            what = f"rendering {args.output!r}"
+        return _interrupted(stop, what), ""
     except Exception as err:
         if debug:
             traceback.print_exc()
@@ -399,42 +553,25 @@ def main(argv: list[str] | None = None) -> int:
             f"internal error: {_one_line(err)}"
             + ("" if debug else " (run with --debug for the traceback and please report it)")
         )
-        return EXIT_FAILURE
-    try:
-        _print_path(out)
-    except BrokenPipeError:  # e.g. piped into `true`; the file is written all the same
-        # stdout is gone: point it at devnull so the flush at exit does not complain again
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    return EXIT_OK
+        return EXIT_FAILURE, ""
+    return EXIT_OK, out
 
 
-def _protect_values(argv: Sequence[str]) -> list[str]:
-    """Let values that start with '-' through argparse: ``render "-x*2"``, ``--at x=-1e3``.
-
-    argparse reads any argument starting with '-' as an option unless it looks like a plain
-    negative number, so ``render "-x*2"`` or ``--grad-output -1e3`` would be usage errors. An
-    argument that starts with a single '-' and is not one of the short options (``-o``, ``-h``),
-    or with '--' but is not shaped like a long option (``--name`` or ``--name=value``), is a
-    value: a leading space makes argparse see it as one (values are read stripped).
-    """
-    out: list[str] = []
-    for arg in argv:
-        if arg.startswith("--"):
-            value = arg != "--" and not _LONG_OPTION_RE.match(arg)
-        else:
-            value = arg.startswith("-") and len(arg) > 1 and arg[:2] not in _SHORT_OPTIONS
-        out.append(" " + arg if value else arg)
-    return out
+def _interrupted(stop: KeyboardInterrupt, what: str) -> int:
+    """Report an interruption in one line; the exit status is 128 + the signal's number."""
+    signum = stop.signum if isinstance(stop, Interrupted) else int(signal.SIGINT)
+    name = signal.Signals(signum).name
+    _error(f"interrupted by {name} while {what}; nothing was written (an existing file is kept)")
+    return 128 + signum
 
 
 def _count_options(argv: Sequence[str]) -> int:
-    """Option flags in ``argv`` (after :func:`_protect_values`), up to a ``--`` terminator."""
+    """Option flags in ``argv`` (see :func:`is_value`), up to a ``--`` terminator."""
     count = 0
     for arg in argv:
         if arg == "--":
             break
-        count += arg.startswith("-")
+        count += arg.startswith("-") and not is_value(arg)
     return count
 
 
@@ -486,7 +623,7 @@ def _render(args: argparse.Namespace) -> str:
     target = target.strip()
 
     # ---- the output first: nothing else runs when it cannot be written ----------------------
-    out, direction = _check_output(args.output, args.direction, args.fps)
+    out, shown, direction = _check_output(args.output, args.direction, args.fps, args.force)
     if args.layout == "dot":
         _check_dot()
 
@@ -506,33 +643,31 @@ def _render(args: argparse.Namespace) -> str:
     else:
         graph = _capture_expression(target, values, seeds, backward)
 
-    # ---- the file ---------------------------------------------------------------------------
+    # ---- the file (its absolute path: the user's function may have changed directory) -------
     try:
-        if direction == "none":
-            graph.save(
-                out,
-                with_all=True,
-                theme=args.theme,
-                layout=args.layout,
-                dpi=args.dpi,
-                depth=args.depth,
-            )
-        else:
-            kwargs: dict[str, Any] = {
-                "theme": args.theme,
-                "layout": args.layout,
-                "depth": args.depth,
-            }
-            if args.fps is not None:
-                kwargs["fps"] = args.fps
-            if args.dpi is not None:
-                kwargs["dpi"] = args.dpi
-            graph.animate(direction, **kwargs).save(out)
+        with allow_overwrite(args.force):
+            _write(graph, out, direction, args)
     except FFmpegNotFoundError as err:  # checked above; kept for a check that fails later
         raise UsageError(str(err)) from err
     except (OSError, FFmpegError) as err:
-        raise _RunError(f"cannot write {str(out)!r}: {_one_line(err)}") from err
-    return str(out)
+        raise _RunError(f"cannot write {shown!r}: {_one_line(err)}") from err
+    return shown
+
+
+def _write(graph: Any, out: Path, direction: str, args: argparse.Namespace) -> None:
+    """Draw or animate ``graph`` into ``out`` with the options of the command line."""
+    if direction == "none":
+        graph.save(
+            out, with_all=True, theme=args.theme, layout=args.layout, dpi=args.dpi,
+            depth=args.depth,
+        )
+        return
+    kwargs: dict[str, Any] = {"theme": args.theme, "layout": args.layout, "depth": args.depth}
+    if args.fps is not None:
+        kwargs["fps"] = args.fps
+    if args.dpi is not None:
+        kwargs["dpi"] = args.dpi
+    graph.animate(direction, **kwargs).save(out)
 
 
 def _join_lists(tokens: Sequence[str]) -> list[str]:
@@ -578,8 +713,14 @@ def _split_at(target: str | None, tokens: Sequence[str]) -> tuple[str, list[tupl
     return target, pairs
 
 
-def _check_output(output: str | None, direction: str | None, fps: float | None) -> tuple[Path, str]:
-    """Check the output path and settle the direction, before any other work."""
+def _check_output(
+    output: str | None, direction: str | None, fps: float | None, force: bool
+) -> tuple[Path, str, str]:
+    """Check the output path and settle the direction, before any other work.
+
+    Returns the absolute path to write (fixed now: the user's code may change directory), the
+    path as given (printed back) and the direction.
+    """
     if output is None:
         animated = direction not in (None, "none")
         output = DEFAULT_ANIMATION_OUTPUT if animated else DEFAULT_OUTPUT
@@ -595,9 +736,17 @@ def _check_output(output: str | None, direction: str | None, fps: float | None) 
     if path.exists() and not path.is_file():
         raise UsageError(f"-o: {str(path)!r} exists and is not a regular file; name a file")
     try:
+        check_replaceable(path, overwrite=force, hint="pass --force")
         check_writable(path)  # creates and removes a temporary file: what writing will do first
     except OSError as err:
         raise UsageError(f"-o: {err.strerror or err}") from None
+    absolute = Path(os.getcwd(), path)  # not resolved: a symbolic link stays the link
+    direction = _check_kind(path, direction, fps)
+    return absolute, str(path), direction
+
+
+def _check_kind(path: Path, direction: str | None, fps: float | None) -> str:
+    """The direction for the output format of ``path``; ``--fps`` within what it holds."""
     suffix = path.suffix.lower()
     if suffix in STATIC_FORMATS:
         if direction not in (None, "none"):
@@ -610,18 +759,23 @@ def _check_output(output: str | None, direction: str | None, fps: float | None) 
                 f"--fps applies to animations, but {suffix} is a static picture; "
                 f"use an animation suffix ({', '.join(ANIMATION_FORMATS)}) or drop --fps"
             )
-        return path, "none"
+        return "none"
     if direction == "none":
         raise UsageError(
             f"--direction none draws a static picture, but {suffix} is an animation; "
             f"use {', '.join(STATIC_FORMATS)} or --direction forward/backward/both"
         )
+    if fps is not None:
+        try:
+            check_fps(fps, suffix)
+        except ValueError as err:
+            raise UsageError(f"--fps: {err}") from None
     if suffix in _FFMPEG_FORMATS and not _ffmpeg_available():
         raise UsageError(
             f"writing {suffix} needs ffmpeg, which was not found (pip install imageio-ffmpeg, or "
             f"install ffmpeg); or write a GIF instead: -o {path.with_suffix('.gif').name}"
         )
-    return path, direction or "backward"
+    return direction or "backward"
 
 
 def _check_path_characters(output: str) -> None:
@@ -761,13 +915,24 @@ def _defined_functions(path: Path) -> list[str]:
     ]
 
 
-def load_function(path: str | os.PathLike[str], func: str) -> Callable[..., Any]:
+def load_function(
+    path: str | os.PathLike[str], func: str, *, shown: str | None = None
+) -> Callable[..., Any]:
     """Import the Python file ``path`` as Python does and return its attribute ``func``.
 
     The file's folder is put first on ``sys.path`` while it runs (so its own imports work, as
     when Python runs a script), and the module is registered in ``sys.modules`` under a private
     name (``__name__`` is not ``"__main__"``, so a ``if __name__ == "__main__":`` block does not
     run). The file's top-level code runs: it is the user's own code.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file; a relative path is taken from the current folder now, before its code runs.
+    func : str
+        The name of the function (any callable) to return.
+    shown : str, optional
+        The path as the user gave it, for messages (default: ``path``).
 
     Raises
     ------
@@ -777,20 +942,21 @@ def load_function(path: str | os.PathLike[str], func: str) -> Callable[..., Any]
     _RunError
         If running the file's top-level code raised.
     """
-    p = Path(path)
+    p = Path(os.getcwd(), path)
+    name = os.fspath(path) if shown is None else shown
     if not p.is_file():
-        raise UsageError(f"no such file: {str(p)!r}")
+        raise UsageError(f"no such file: {name!r}")
     defined = _defined_functions(p)
     listing = f" (functions defined there: {', '.join(defined)})" if defined else ""
     if not func:
-        raise UsageError(f"name the function to render: {p!s}:FUNC{listing}")
+        raise UsageError(f"name the function to render: {name}:FUNC{listing}")
     if not func.isidentifier():
         raise UsageError(f"{func!r} is not a function name{listing}")
     stem = re.sub(r"\W", "_", p.stem)
     module_name = f"_graphanim_user_{stem}"
     spec = importlib.util.spec_from_file_location(module_name, p)
     if spec is None or spec.loader is None:  # pragma: no cover - .py files always have a loader
-        raise UsageError(f"cannot import {str(p)!r}")
+        raise UsageError(f"cannot import {name!r}")
     module = importlib.util.module_from_spec(spec)
     folder = str(p.resolve().parent)
     sys.modules[module_name] = module
@@ -799,16 +965,16 @@ def load_function(path: str | os.PathLike[str], func: str) -> Callable[..., Any]
         spec.loader.exec_module(module)
     except SyntaxError as err:
         sys.modules.pop(module_name, None)
-        raise UsageError(f"cannot import {str(p)!r}: {_one_line(err)}") from err
+        raise UsageError(f"cannot import {name!r}: {_one_line(err)}") from err
     except (Exception, SystemExit) as err:  # the file's own code failed (or called exit)
         sys.modules.pop(module_name, None)
-        raise _RunError(f"importing {str(p)!r} raised {_one_line(err)}") from err
+        raise _RunError(f"importing {name!r} raised {_one_line(err)}") from err
     finally:
         _remove_path(folder)
     obj = getattr(module, func, None)
     if obj is None or not callable(obj):
         what = "no function" if obj is None else "not a function:"
-        raise UsageError(f"{what} {func!r} in {str(p)!r}{listing}")
+        raise UsageError(f"{what} {func!r} in {name!r}{listing}")
     return obj  # type: ignore[no-any-return]
 
 
@@ -879,13 +1045,14 @@ def _capture_file(
     backward: bool,
 ) -> Any:
     label = f"{path}:{func_name or ''}"
-    func = load_function(path, func_name or "")
+    absolute = Path(os.getcwd(), path)  # fixed before the file's own code runs (it may chdir)
+    func = load_function(absolute, func_name or "", shown=path)
     names, args = _arguments(func, label, values)
     seed_arg = None if seeds is None else _seed_tensors(seeds)
 
     from . import TorchGraph
 
-    folder = str(Path(path).resolve().parent)
+    folder = str(absolute.resolve().parent)
     sys.path.insert(0, folder)  # the function may import its neighbours when it runs
     try:
         return TorchGraph(func, args, seed_arg, names=names, backward=backward)

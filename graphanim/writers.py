@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import contextvars
 import hashlib
 import io
+import math
 import os
 import re
 import shutil
@@ -25,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "ANIMATION_FORMATS",
+    "FPS_LIMITS",
     "STATIC_FORMATS",
     "FFmpegError",
     "FFmpegNotFoundError",
@@ -33,9 +36,13 @@ __all__ = [
     "HtmlWriter",
     "MP4Writer",
     "PngFolderWriter",
+    "ReadOnlyTargetError",
     "WebMWriter",
+    "allow_overwrite",
     "atomic_path",
+    "check_fps",
     "check_output_path",
+    "check_replaceable",
     "check_writable",
     "find_ffmpeg",
     "gif_palette",
@@ -52,6 +59,56 @@ __all__ = [
 STATIC_FORMATS = (".png", ".svg", ".pdf")
 #: Suffixes of animations.
 ANIMATION_FORMATS = (".gif", ".mp4", ".webm", ".html")
+
+#: Frame rates each animation format can hold: suffix -> (lowest, highest, why).
+FPS_LIMITS: dict[str, tuple[float, float, str]] = {
+    ".gif": (100 / 65535, 50.0,
+             "GIF frame delays are whole hundredths of a second, from 2 to 65535"),
+    ".mp4": (0.001, 1000.0, "video frames last from 1 ms to 1000 s"),
+    ".webm": (0.001, 1000.0, "video frames last from 1 ms to 1000 s"),
+    ".html": (1000 / (2**31 - 1), 1000.0,
+              "the HTML player's frame delays are whole milliseconds, up to 2**31 - 1"),
+}
+
+
+def check_fps(fps: Any, suffix: str | None = None) -> float:
+    """Check a frame rate once, where options are read, and return it as a float.
+
+    Parameters
+    ----------
+    fps : float
+        Frames per second: a finite number above 0.
+    suffix : str, optional
+        The output format (``".gif"``, ``".mp4"``, ...): the rate must fit what it can hold
+        (:data:`FPS_LIMITS`). Without one (the format is not known yet, or a folder of PNGs),
+        the rate must fit at least one format.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        For a bool, a non-number, ``nan``, ``inf``, a rate <= 0, or one the format cannot hold;
+        the message names the limits.
+    """
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)):
+        raise ValueError(f"fps must be a number of frames per second, got {fps!r}")
+    value = float(fps)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"fps must be a finite number above 0, got {fps!r}")
+    limits = FPS_LIMITS.get((suffix or "").lower())
+    if limits is None:
+        lo = min(limit[0] for limit in FPS_LIMITS.values())
+        hi = max(limit[1] for limit in FPS_LIMITS.values())
+        why, where = "no output format plays faster or slower", ""
+    else:
+        lo, hi, why = limits
+        where = f" for {suffix}"
+    if not lo <= value <= hi:
+        raise ValueError(f"fps{where} must be from {lo:.3g} to {hi:g} ({why}), got {fps!r}")
+    return value
 
 
 def _suffix_error(p: Path, formats: Sequence[str], what: str, extra: str = "") -> ValueError:
@@ -117,6 +174,81 @@ def _file_mode(target: Path) -> int:
     return 0o666 & ~_umask()
 
 
+class ReadOnlyTargetError(PermissionError):
+    """The output path names an existing write-protected file, and overwriting was not asked."""
+
+
+_OVERWRITE: contextvars.ContextVar[bool] = contextvars.ContextVar("overwrite", default=False)
+
+
+@contextlib.contextmanager
+def allow_overwrite(overwrite: bool = True) -> Iterator[None]:
+    """Within the block, writes replace write-protected files (``overwrite=True`` everywhere).
+
+    For callers that cannot pass ``overwrite=`` down to the writer themselves (the command
+    line's ``--force``).
+    """
+    token = _OVERWRITE.set(bool(overwrite))
+    try:
+        yield
+    finally:
+        _OVERWRITE.reset(token)
+
+
+def _write_protected(st: os.stat_result) -> bool:
+    """True when the permission bits say the current user may not write the file.
+
+    The bits are read, not ``os.access``: root may write any file, yet a file without write
+    permission says "do not replace me" to root too.
+    """
+    if not hasattr(os, "geteuid"):  # pragma: no cover - Windows: the read-only attribute
+        return not st.st_mode & stat.S_IWRITE
+    euid = os.geteuid()
+    if euid == 0:
+        return not st.st_mode & 0o222
+    if st.st_uid == euid:
+        return not st.st_mode & stat.S_IWUSR
+    if st.st_gid in os.getgroups() or st.st_gid == os.getegid():
+        return not st.st_mode & stat.S_IWGRP
+    return not st.st_mode & stat.S_IWOTH
+
+
+def check_replaceable(
+    path: str | os.PathLike[str], *, overwrite: bool | None = None, hint: str = ""
+) -> None:
+    """Refuse to replace an existing write-protected file (mode 0444 and the like).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The output path. A symbolic link is replaced, not written through, so only a regular
+        file is checked.
+    overwrite : bool, optional
+        True replaces the file anyway; None (default) follows :func:`allow_overwrite`.
+    hint : str, optional
+        How to overwrite, for the message (default: "pass overwrite=True").
+
+    Raises
+    ------
+    ReadOnlyTargetError
+        If ``path`` is a write-protected file and overwriting was not asked; nothing is changed.
+    """
+    if overwrite is None:
+        overwrite = _OVERWRITE.get()
+    if overwrite:
+        return
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return
+    if stat.S_ISREG(st.st_mode) and _write_protected(st):
+        how = hint or "pass overwrite=True"
+        raise ReadOnlyTargetError(
+            f"{os.fspath(path)!r} is read-only (mode {stat.S_IMODE(st.st_mode):04o}); "
+            f"{how} to replace it, or name another file"
+        )
+
+
 def _umask() -> int:
     mask = os.umask(0o022)  # read the umask (setting it is the only way), then restore it
     os.umask(mask)
@@ -168,19 +300,23 @@ def check_writable(path: str | os.PathLike[str]) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], *, overwrite: bool | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
 
     On any exception (``KeyboardInterrupt`` included) the temporary file is removed and an existing
     file at ``path`` is left untouched. When ``path`` is a symbolic link, the link is replaced by
-    the new file: the file it points to is never written.
+    the new file: the file it points to is never written. A write-protected file at ``path`` is
+    replaced only with ``overwrite=True`` (see :func:`check_replaceable`).
 
     Raises
     ------
+    ReadOnlyTargetError
+        If ``path`` is a write-protected file and ``overwrite`` is not true.
     OSError
         If no file can be created in the folder (the message names the folder).
     """
     target = Path(path)
+    check_replaceable(target, overwrite=overwrite)
     tmp_path = _mkstemp(target)
     try:
         yield tmp_path
@@ -196,12 +332,18 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 def save_figure(
-    fig: Figure, path: str | os.PathLike[str], *, dpi: float | None = None, **kwargs: Any
+    fig: Figure,
+    path: str | os.PathLike[str],
+    *,
+    dpi: float | None = None,
+    overwrite: bool | None = None,
+    **kwargs: Any,
 ) -> Path:
     """Write ``fig`` to ``path`` (PNG, SVG or PDF by suffix), atomically and deterministically.
 
     Metadata that would change between runs (creation dates, software versions) is left out so the
-    same figure gives the same bytes.
+    same figure gives the same bytes. A write-protected file at ``path`` is replaced only with
+    ``overwrite=True`` (:class:`ReadOnlyTargetError` otherwise).
     """
     p = check_output_path(path, STATIC_FORMATS)
     fmt = p.suffix.lower().lstrip(".")
@@ -212,7 +354,7 @@ def save_figure(
         metadata = {"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None}
     else:
         metadata = {"Software": None}
-    with atomic_path(p) as tmp:
+    with atomic_path(p, overwrite=overwrite) as tmp:
         if fmt == "svg":
             import matplotlib
 
@@ -256,7 +398,9 @@ def is_folder_target(path: str | os.PathLike[str]) -> bool:
     return text.endswith(("/", os.sep)) or Path(text).is_dir()
 
 
-def writer_for(path: str | os.PathLike[str]) -> type[FrameWriter]:
+def writer_for(
+    path: str | os.PathLike[str], *, overwrite: bool | None = None
+) -> type[FrameWriter]:
     """The writer class for ``path``, checked before any frame is drawn.
 
     A path ending in ``/`` or naming an existing folder gets :class:`PngFolderWriter`; other paths
@@ -268,6 +412,8 @@ def writer_for(path: str | os.PathLike[str]) -> type[FrameWriter]:
         For a suffix no writer handles (the message lists the supported ones).
     FileNotFoundError
         If the folder that should hold the output does not exist.
+    ReadOnlyTargetError
+        If ``path`` is a write-protected file and ``overwrite`` is not true.
     """
     if is_folder_target(path):
         folder = Path(os.fspath(path))
@@ -283,6 +429,7 @@ def writer_for(path: str | os.PathLike[str]) -> type[FrameWriter]:
         raise _suffix_error(p, sorted(writers), "animation format",
                             ", or a folder path ending in '/' for PNG frames")
     check_output_path(p, tuple(writers))
+    check_replaceable(p, overwrite=overwrite)
     return writers[suffix]
 
 
@@ -304,7 +451,10 @@ class FrameWriter:
     path : str or path-like
         The output file.
     fps : float, default 2
-        Frames per second.
+        Frames per second, within what the format holds (see :func:`check_fps`).
+    overwrite : bool, optional
+        Replace a write-protected file at ``path`` (default: refuse with
+        :class:`ReadOnlyTargetError`, unless inside :func:`allow_overwrite`).
 
     Examples
     --------
@@ -320,11 +470,13 @@ class FrameWriter:
 
     suffix: str = ""
 
-    def __init__(self, path: str | os.PathLike[str], *, fps: float = 2) -> None:
-        if not isinstance(fps, (int, float)) or not fps > 0:
-            raise ValueError(f"fps must be a positive number, got {fps!r}")
+    def __init__(
+        self, path: str | os.PathLike[str], *, fps: float = 2, overwrite: bool | None = None
+    ) -> None:
+        self.fps = check_fps(fps, self.suffix)
         self.path = Path(path)
-        self.fps = float(fps)
+        self.overwrite = overwrite
+        check_replaceable(self.path, overwrite=overwrite)
         self.frame_count = 0
         self.size: tuple[int, int] | None = None
         self._atomic: contextlib.AbstractContextManager[Path] | None = None
@@ -341,7 +493,7 @@ class FrameWriter:
         if self._atomic is not None:
             raise RuntimeError(f"{type(self).__name__} is already set up")
         self.check()
-        self._atomic = atomic_path(self.path)
+        self._atomic = atomic_path(self.path, overwrite=self.overwrite)
         self._tmp = self._atomic.__enter__()
 
     def grab_frame(self, rgb: np.ndarray) -> None:
@@ -582,8 +734,9 @@ class GifWriter(FrameWriter):
         fps: float = 2,
         palette: np.ndarray | None = None,
         loop: int = 0,
+        overwrite: bool | None = None,
     ) -> None:
-        super().__init__(path, fps=fps)
+        super().__init__(path, fps=fps, overwrite=overwrite)
         self.palette = None if palette is None else self._valid_palette(palette)
         self.loop = int(loop)
         self.delay = max(2, round(100 / self.fps))
@@ -747,8 +900,10 @@ class _FFmpegWriter(FrameWriter):
     container = ""
     codec_args: tuple[str, ...] = ()
 
-    def __init__(self, path: str | os.PathLike[str], *, fps: float = 2) -> None:
-        super().__init__(path, fps=fps)
+    def __init__(
+        self, path: str | os.PathLike[str], *, fps: float = 2, overwrite: bool | None = None
+    ) -> None:
+        super().__init__(path, fps=fps, overwrite=overwrite)
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self._pad = (0, 0)
@@ -1039,8 +1194,9 @@ class HtmlWriter(FrameWriter):
         fps: float = 2,
         element_id: str | None = None,
         autoplay: bool = False,
+        overwrite: bool | None = None,
     ) -> None:
-        super().__init__(path, fps=fps)
+        super().__init__(path, fps=fps, overwrite=overwrite)
         self.element_id = element_id
         self.autoplay = autoplay
         self._fp: IO[str] | None = None
@@ -1077,10 +1233,9 @@ def html_player(
     autoplay: bool = False,
 ) -> str:
     """The HTML player for ``frames`` as a string (a fragment for notebooks by default)."""
-    if not isinstance(fps, (int, float)) or not fps > 0:
-        raise ValueError(f"fps must be a positive number, got {fps!r}")
+    rate = check_fps(fps, ".html")
     buf = io.StringIO()
-    stream = _HtmlStream(buf, fps=float(fps), element_id=element_id, document=document,
+    stream = _HtmlStream(buf, fps=rate, element_id=element_id, document=document,
                          autoplay=autoplay)
     size: tuple[int, int] | None = None
     for rgb in frames:
@@ -1110,8 +1265,10 @@ class PngFolderWriter(FrameWriter):
 
     suffix = "/"
 
-    def __init__(self, path: str | os.PathLike[str], *, fps: float = 2) -> None:
-        super().__init__(path, fps=fps)
+    def __init__(
+        self, path: str | os.PathLike[str], *, fps: float = 2, overwrite: bool | None = None
+    ) -> None:
+        super().__init__(path, fps=fps, overwrite=overwrite)
         self._created = False
 
     def setup(self) -> None:
@@ -1205,7 +1362,8 @@ def write_frames(
         ``None`` shows a progress bar only when stderr is a terminal and the export takes more
         than about 2 seconds; ``True`` always shows one, ``False`` never.
     **writer_kwargs
-        Passed to the writer (``palette=`` for GIF, ``element_id=`` for HTML, ...).
+        Passed to the writer (``palette=`` for GIF, ``element_id=`` for HTML, ``overwrite=``
+        to replace a write-protected file, ...).
 
     Returns
     -------
@@ -1215,11 +1373,13 @@ def write_frames(
     Raises
     ------
     ValueError
-        For an unsupported suffix.
+        For an unsupported suffix, or an ``fps`` the format cannot hold.
+    ReadOnlyTargetError
+        If ``path`` is a write-protected file and ``overwrite=True`` was not given.
     FFmpegNotFoundError
         For ``.mp4``/``.webm`` without ffmpeg, before the first frame is taken from ``frames``.
     """
-    cls = writer_for(path)
+    cls = writer_for(path, overwrite=writer_kwargs.get("overwrite"))
     cls.check()
     writer = cls(path, fps=fps, **writer_kwargs)
     enabled = _progress_enabled(progress)

@@ -99,7 +99,7 @@ def test_options_reach_the_library(monkeypatch: pytest.MonkeyPatch) -> None:
         "layout": "layered",
         "dpi": 150,
         "depth": None,
-        "path": "o.pdf",
+        "path": str(Path.cwd() / "o.pdf"),
     }
     assert main([*argv, "--depth", "2"]) == 0 and seen["depth"] == 2
 
@@ -122,11 +122,11 @@ def test_animation_options_and_default_direction(monkeypatch: pytest.MonkeyPatch
     base = {"theme": "light", "layout": "layered", "depth": None}
     assert calls == [
         ("backward", base),
-        ("save", "a.gif"),
+        ("save", str(Path.cwd() / "a.gif")),  # absolute: fixed before the user's code runs
         ("both", {**base, "fps": 4.0, "dpi": 80}),
-        ("save", "b.html"),
+        ("save", str(Path.cwd() / "b.html")),
         ("forward", base),
-        ("save", "graph.gif"),
+        ("save", str(Path.cwd() / "graph.gif")),
     ]
 
 
@@ -425,7 +425,7 @@ def test_every_help_example_runs(
     for example in examples:
         argv = shlex.split(example)[2:]
         assert main(["render", *argv]) == 0, example
-    assert written == [
+    assert [Path(p).relative_to(Path.cwd()).as_posix() for p in written] == [
         "sin.png",
         "square.svg",
         "e.pdf",
@@ -444,6 +444,57 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 def test_no_arguments_print_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert "render" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("fps", "out", "says"),
+    [
+        ("inf", "g.gif", "finite"),
+        ("nan", "g.mp4", "finite"),
+        ("1e-9", "g.html", "4.66e-07 to 1000"),
+        ("60", "g.gif", "from 0.00153 to 50 (GIF frame delays are whole hundredths"),
+        ("0.0001", "g.webm", "from 0.001 to 1000"),
+    ],
+)
+def test_fps_is_checked_against_the_format(
+    fps: str, out: str, says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cli, "_ffmpeg_available", lambda: True)
+    monkeypatch.setattr(cli, "_capture_expression", lambda *a: pytest.fail("work was done"))
+    assert main([*SIN, "-o", out, "--fps", fps]) == 2
+    err = capsys.readouterr().err
+    assert "fps" in err and says in err and "Traceback" not in err
+    assert files(tmp_path) == []
+
+
+def test_read_only_output_is_kept_unless_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "g.svg"
+    target.write_bytes(b"old")
+    target.chmod(0o444)
+    message = fails(capsys, [*SIN, "-o", "g.svg"])
+    assert message == (
+        "error: -o: 'g.svg' is read-only (mode 0444); pass --force to replace it, or name "
+        "another file"
+    )
+    assert target.read_bytes() == b"old"
+    assert main([*SIN, "-o", "g.svg", "--force"]) == 0
+    assert b"<svg" in target.read_bytes() and files(tmp_path) == ["g.svg"]
+
+
+def test_values_starting_with_a_dash_are_kept_exactly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["render", "-x*2", "--at", "x=-1", "--dpi", "30", "-o", "-x.png"]) == 0
+    assert capsys.readouterr().out == "-x.png\n"
+    assert files(tmp_path) == ["-x.png"]
+    assert main([*SIN, "--depth", "-1"]) == 2  # argparse's usage error, the value as given
+    err = capsys.readouterr().err
+    assert "got '-1'" in err and "' -1'" not in err
+    message = fails(capsys, [*SIN, "--grad-output", "-1", "-2"])
+    assert "--grad-output has 2 values" in message
 
 
 @pytest.mark.parametrize(
@@ -1093,13 +1144,13 @@ FAILING_RUNS = [
         [*SIN[1:], "-o", "out.gif", "--dpi", "30"],
         interrupt_export,
         130,
-        "error: interrupted; nothing was written",
+        "error: interrupted by SIGINT while rendering",
     ),
     (
         [*SIN[1:], "-o", "out.png"],
         fail_inside_capture,
         130,
-        "error: interrupted; nothing was written",
+        "error: interrupted by SIGINT while rendering",
     ),
     (
         [*SIN[1:], "-o", "out.png"],
