@@ -795,9 +795,9 @@ def _check_path_characters(output: str) -> None:
 
 def _ffmpeg_available() -> bool:
     """True when an ffmpeg program can be found (imageio-ffmpeg's, or one on the PATH)."""
-    from . import writers
+    from .io import video
 
-    return writers.find_ffmpeg() is not None
+    return video.find_ffmpeg() is not None
 
 
 def _check_dot() -> None:

@@ -348,7 +348,7 @@ def test_video_without_ffmpeg_fails_before_any_work(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(writers, "find_ffmpeg", lambda: None)
+    monkeypatch.setattr("graphanim.io.video.find_ffmpeg", lambda: None)
     monkeypatch.setattr(TorchGraph, "__init__", lambda *a, **k: pytest.fail("captured"))
     message = fails(capsys, [*SIN, "-o", f"movie{suffix}"])
     assert "ffmpeg" in message and "-o movie.gif" in message

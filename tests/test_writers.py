@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 from graphanim import writers
+from graphanim.io import base as io_base
 from graphanim.writers import (
     FFmpegNotFoundError,
     FrameWriter,
@@ -162,7 +163,7 @@ def test_video_reads_back_with_even_size(tmp_path: Path, suffix: str) -> None:
 
 
 def test_missing_ffmpeg_fails_before_any_frame(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(writers, "find_ffmpeg", lambda: None)
+    monkeypatch.setattr("graphanim.io.video.find_ffmpeg", lambda: None)
     drawn = []
 
     def frames() -> Iterator[np.ndarray]:
@@ -368,7 +369,7 @@ def test_read_only_target_is_kept_unless_overwrite(tmp_path: Path) -> None:
 
 
 def test_register_fills_the_writer_table(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(writers, "writers", dict(writers.writers))
+    monkeypatch.setattr(io_base, "writers", dict(io_base.writers))
 
     @register(".raw")
     class RawWriter(FrameWriter):
@@ -377,7 +378,7 @@ def test_register_fills_the_writer_table(tmp_path: Path, monkeypatch) -> None:
             with open(self._tmp, "ab") as fp:
                 fp.write(frame.tobytes())
 
-    assert writers.writers[".raw"] is RawWriter
+    assert io_base.writers[".raw"] is RawWriter
     out = write_frames(tmp_path / "x.raw", synthetic(2))
     assert os.path.getsize(out) == 2 * 48 * 64 * 3
     with pytest.raises(ValueError, match="dot"):
