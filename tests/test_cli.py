@@ -16,8 +16,11 @@ import torch
 from PIL import Image
 
 import graphanim
-from graphanim import TorchGraph, cli, writers
+from graphanim import TorchGraph, writers
 from graphanim.cli import main
+from graphanim.cli import output as cli_output
+from graphanim.cli import run as cli_run
+from graphanim.cli.language import FUNCTIONS
 from graphanim.expr import compile_expression
 
 REPO = Path(graphanim.__file__).resolve().parent.parent
@@ -275,7 +278,7 @@ def test_output_path_is_checked_first(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # nothing else runs: not even the expression is parsed
-    monkeypatch.setattr(cli, "_capture_expression", lambda *a: pytest.fail("work was done"))
+    monkeypatch.setattr(cli_run, "capture_expression", lambda *a: pytest.fail("work was done"))
     message = fails(capsys, [*SIN, "-o", output])
     assert fragment in message
     assert files(tmp_path) == []
@@ -418,7 +421,7 @@ def test_every_help_example_runs(
         def save(self, path):  # type: ignore[no-untyped-def]
             written.append(str(path))
 
-    monkeypatch.setattr(cli, "_ffmpeg_available", lambda: True)
+    monkeypatch.setattr(cli_output, "ffmpeg_available", lambda: True)
     monkeypatch.setattr(TorchGraph, "save", lambda self, path, **kw: written.append(str(path)))
     monkeypatch.setattr(TorchGraph, "animate", lambda self, d, **kw: FakeAnimation())
     Path("model.py").write_text("import torch\n\ndef loss(w, b):\n    return torch.tanh(2*w + b)\n")
@@ -460,8 +463,8 @@ def test_fps_is_checked_against_the_format(
     fps: str, out: str, says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(cli, "_ffmpeg_available", lambda: True)
-    monkeypatch.setattr(cli, "_capture_expression", lambda *a: pytest.fail("work was done"))
+    monkeypatch.setattr(cli_output, "ffmpeg_available", lambda: True)
+    monkeypatch.setattr(cli_run, "capture_expression", lambda *a: pytest.fail("work was done"))
     assert main([*SIN, "-o", out, "--fps", fps]) == 2
     err = capsys.readouterr().err
     assert "fps" in err and says in err and "Traceback" not in err
@@ -717,7 +720,7 @@ def test_subprocess_version_and_usage(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------ hardening: injection, Unicode
 
-FUNCTION_LIST = " ".join(cli.FUNCTIONS)
+FUNCTION_LIST = " ".join(FUNCTIONS)
 
 INJECTION = [
     (
@@ -907,10 +910,10 @@ def test_a_list_split_by_the_shell_is_joined_in_linear_time(
 
     tokens = ["x=[1,", *(["1,"] * 200_000), "1]"]  # `--at x=[1, 1, ...]` unquoted
     start = time.perf_counter()
-    (joined,) = cli._join_lists(tokens)
+    (joined,) = cli_run.join_lists(tokens)
     assert time.perf_counter() - start < 1.0
     assert joined.count("1") == 200_002
-    assert cli._join_lists(["x=[[1,", "2],", "[3,", "4]]", "y=[5]", "z=1"]) == [
+    assert cli_run.join_lists(["x=[[1,", "2],", "[3,", "4]]", "y=[5]", "z=1"]) == [
         "x=[[1, 2], [3, 4]]",
         "y=[5]",
         "z=1",
@@ -923,7 +926,7 @@ def test_a_list_split_by_the_shell_is_joined_in_linear_time(
 def test_total_numbers_in_all_at_values_are_limited(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(cli, "MAX_TOTAL_ELEMENTS", 10)
+    monkeypatch.setattr(cli_run, "MAX_TOTAL_ELEMENTS", 10)
     argv = ["render", "sum(a) + sum(b)", "--at", "a=[1,2,3,4,5,6]", "b=[1,2,3,4,5]"]
     assert fails(capsys, argv) == "error: --at: too many numbers in all (11 up to b; limit 10)"
 
@@ -980,7 +983,7 @@ def test_path_tricks_are_refused_before_any_work(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(cli, "_capture_expression", lambda *a: pytest.fail("work was done"))
+    monkeypatch.setattr(cli_run, "capture_expression", lambda *a: pytest.fail("work was done"))
     assert fails(capsys, [*SIN, "-o", output]) == f"error: {message}"
     assert files(tmp_path) == []
 
@@ -990,7 +993,7 @@ def test_folder_where_no_file_can_be_created(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # /proc refuses new files even to root, for whom a permission check always passes
-    monkeypatch.setattr(cli, "_capture_expression", lambda *a: pytest.fail("work was done"))
+    monkeypatch.setattr(cli_run, "capture_expression", lambda *a: pytest.fail("work was done"))
     message = fails(capsys, [*SIN, "-o", "/proc/graphanim-test.png"])
     assert re.fullmatch(
         r"error: -o: cannot create a file in folder '/proc' \((No such file or "
@@ -1107,7 +1110,7 @@ def fail_savefig(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def fail_inside_capture(monkeypatch: pytest.MonkeyPatch) -> None:
-    import graphanim.expr as expr
+    import graphanim.cli.expression as expr
 
     real = expr._evaluate
 
