@@ -12,12 +12,13 @@ import pytest
 from graphanim.graph import Edge, Graph, Node
 from graphanim.layout import (
     GraphvizNotFound,
-    _inversions,
     compute_layout,
     count_crossings,
     dot_layout,
     layered_layout,
+    op_layers,
 )
+from graphanim.layout.crossings import inversions
 
 from ._bench import load as load_bench
 from ._golden import check_golden
@@ -429,7 +430,7 @@ def test_inversions_matches_brute_force():
         expected = sum(1 for i, j in itertools.combinations(range(n), 2) if seq[i] > seq[j])
         import numpy as np
 
-        assert _inversions(np.array(seq, dtype=np.int64)) == expected
+        assert inversions(np.array(seq, dtype=np.int64)) == expected
 
 
 # -- captured networks: straight main path, side parameters docked ------------------------------
@@ -714,3 +715,25 @@ def test_golden_lecture_and_module_graphs(lecture):
 def test_golden_dag_1000_ops():
     graphs = {"random DAG 1000 ops": dags.random_dag(1000, seed=0)}
     check_golden("layout_dag1000.json", _positions_text(graphs, ("LR",)))
+
+
+@pytest.mark.parametrize("direction", ["LR", "TB"])
+def test_op_layers_read_the_flow_coordinate(lecture, direction):
+    for g in lecture.values():
+        pos = layered_layout(g, direction=direction)
+        layers = op_layers(g, pos)
+        assert list(layers) == [op.id for op in g.ops]
+        flow = [pos[op.id][0] if direction == "LR" else -pos[op.id][1] for op in g.ops]
+        assert list(layers.values()) == flow
+        # along every op -> value edge the layer grows
+        assert all(
+            layers[e.src] < layers[e.dst] for e in g.edges if e.src in layers and e.dst in layers
+        )
+
+
+def test_op_layers_of_a_mirrored_dict_layout(lecture):
+    g = lecture["branch"]
+    pos = layered_layout(g)
+    mirrored = {nid: (-x, y) for nid, (x, y) in pos.items()}  # inputs on the right
+    assert op_layers(g, mirrored) == {op.id: -mirrored[op.id][0] for op in g.ops}
+    assert op_layers(g, {g.nodes[0].id: (0.0, 0.0)}) == {}  # ops without positions left out
