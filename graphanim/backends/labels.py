@@ -1,13 +1,11 @@
-"""Labels as matplotlib draws them: text requests, where edge labels go (free spots found on a
-grid), and the glyph layer that draws thousands of labels as a few path collections."""
+"""The glyph layer: thousands of labels drawn as a few matplotlib path collections (one per
+glyph, font and colour)."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..scene.place import TextReq
 from ..scene.text import GLYPH_SIZE, font_props, glyph_font, line_height, text_width
 from .shapes import rounded_rect
 
@@ -16,24 +14,9 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
     from .artists import Painter
 
-__all__ = ["LABEL_SPOTS", "GlyphLayer", "Grid", "TextReq"]
+__all__ = ["GlyphLayer"]
 
 
-@dataclass
-class TextReq:
-    """One label to draw: anchor in pt (centre x; baseline or block centre y), font, colour."""
-
-    x: float
-    y: float
-    text: str
-    size: float  # pt at scale 1
-    bold: bool
-    color: str
-    va: str  # "baseline" or "center"
-    zorder: float
-    gid: str
-    key: tuple[Any, Any]  # (node index, role) or ("edge", edge index)
-    box: tuple[float, float, float, float] | None = None  # background box (edge labels), pt
 
 
 class GlyphLayer:
@@ -131,42 +114,3 @@ class GlyphLayer:
             pc.set_transform(Affine2D().scale(size / 72.0) + fig.dpi_scale_trans)
             pc.set_gid("graphanim-labels")
             ax.add_collection(pc, autolim=False)
-
-
-#: Where an edge label may go: (side, t) = beside the line (-1, 0, 1) at fraction t of the edge,
-#: tried in order until one is free of nodes and earlier labels.
-LABEL_SPOTS = [(0, t) for t in (0.5, 0.38, 0.62, 0.27, 0.73, 0.17, 0.83)] + [
-    (s, t) for t in (0.5, 0.35, 0.65) for s in (1, -1)]
-
-
-class Grid:
-    """A uniform grid of boxes for quick overlap queries (pt space)."""
-
-    def __init__(self, cell: float) -> None:
-        self.cell = cell
-        self.cells: dict[tuple[int, int], list[tuple[float, float, float, float]]] = {}
-
-    def _keys(self, box: tuple[float, float, float, float]) -> Iterator[tuple[int, int]]:
-        c = self.cell
-        for gx in range(math.floor(box[0] / c), math.floor(box[2] / c) + 1):
-            for gy in range(math.floor(box[1] / c), math.floor(box[3] / c) + 1):
-                yield gx, gy
-
-    def add(self, box: tuple[float, float, float, float]) -> None:
-        for k in self._keys(box):
-            self.cells.setdefault(k, []).append(box)
-
-    def overlap(self, box: tuple[float, float, float, float]) -> float:
-        """Total area of the stored boxes that ``box`` overlaps (0.0: free)."""
-        area = 0.0
-        seen: set[int] = set()
-        for k in self._keys(box):
-            for b in self.cells.get(k, ()):
-                if id(b) in seen:
-                    continue
-                seen.add(id(b))
-                dx = min(box[2], b[2]) - max(box[0], b[0])
-                dy = min(box[3], b[3]) - max(box[1], b[1])
-                if dx > 0 and dy > 0:
-                    area += dx * dy
-        return area

@@ -16,12 +16,11 @@ from ..scene.geometry import (
     node_positions,
 )
 from ..scene.text import line_height
-from ..scene.themes import FONT, rc_context, theme_colors
+from ..scene.themes import FONT, base_style, rc_context, theme_colors
 from .artists import paint
 from .captions import CaptionBand, Sprite
 from .highlights import make_highlights
 from .matplotlib import new_figure
-from .shapes import base_style
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import numpy as np

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from .cards import NodeLook
 
 __all__ = [
     "ARROW_HALF", "ARROW_LEN", "BASE_STEP", "BOX_GAP", "DEFAULT_DPI", "EDGE_LW", "FONT",
     "GAP_CROSS", "GAP_MAIN", "GLYPH_TEXTS", "LOCAL_GAP", "MARGIN", "MAX_SCALE", "MAX_STRETCH",
-    "MIN_PT_AUTO", "MIN_PT_USER", "NODE_LW", "PAD_X", "PAD_Y", "THEMES", "rc_context",
+    "MIN_PT_AUTO", "MIN_PT_USER", "NODE_LW", "PAD_X", "PAD_Y", "THEMES", "Style", "base_style",
+    "look_style", "rc_context",
     "rc_params", "theme_colors",
 ]
 
@@ -197,3 +202,25 @@ def theme_colors(theme: str) -> dict[str, str]:
             "pass theme='light' or theme='dark'"
         )
     return THEMES[theme]
+
+
+@dataclass
+class Style:
+    """Fill, border colour and line width (pt at scale 1) of a node."""
+
+    fill: str
+    edge: str
+    lw: float
+
+
+def base_style(theme: dict[str, str], role: str) -> Style:
+    """The style of a node of ``role`` in ``theme``: inputs, parameters and outputs get a thicker
+    border."""
+    key = role if role in ("input", "parameter", "output", "constant", "op") else "value"
+    lw = NODE_LW * (1.7 if role in ("input", "parameter", "output") else 1.0)
+    return Style(theme[f"{key}_fill"], theme[f"{key}_edge"], lw)
+
+
+def look_style(theme: dict[str, str], look: NodeLook) -> Style:
+    """The base style of a node (a gradient-check mismatch adds a ring: see ``draw_rings``)."""
+    return base_style(theme, look.role)
