@@ -416,6 +416,20 @@ def test_draws_on_a_given_axes():
     assert len(ax1.lines) == 1 and not ax1.texts
 
 
+@pytest.mark.parametrize("projection", ["polar", "3d", "mollweide"])
+def test_plot_refuses_an_axes_with_a_projection(projection):
+    """A polar, 3-D or map Axes cannot hold the picture: a ValueError naming the projection and
+    asking for a plain 2-D Axes, before anything is drawn on it."""
+    fig = plt.figure()
+    ax = fig.add_subplot(projection=projection)
+    before = (len(ax.get_children()), ax.get_xlim())
+    with pytest.raises(ValueError, match=rf"plain 2-D Axes.*'{projection}' projection"):
+        render.plot(branch(), ax=ax)
+    assert (len(ax.get_children()), ax.get_xlim()) == before
+    # a plain Axes of the same figure still works
+    assert render.plot(branch(), ax=fig.add_subplot(2, 1, 2)) is fig
+
+
 def test_honours_an_empty_current_figure_and_figsize():
     g = branch()
     user = plt.figure(figsize=(7, 3))

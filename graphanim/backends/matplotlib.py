@@ -74,6 +74,8 @@ def _draw(
     th = theme_colors(theme)
     if not isinstance(graph, Graph):
         raise TypeError(f"plot() needs a graphanim Graph, got {type(graph).__name__}")
+    if ax is not None:
+        _check_axes(ax)
     for name, flag in (("local", local), ("modules", modules)):
         if flag is not None and not isinstance(flag, bool):
             raise TypeError(f"{name} must be True, False or None (automatic), got {flag!r}")
@@ -94,6 +96,17 @@ def _draw(
               show_values=show_values, animated=False)
     return fig  # type: ignore[return-value]
 
+
+
+def _check_axes(ax: Any) -> None:
+    """Refuse an Axes that cannot hold the picture: a projection other than the plain 2-D one
+    (polar, 3-D, geographic) maps data coordinates to angles or depth."""
+    name = getattr(ax, "name", None)
+    if name != "rectilinear":
+        raise ValueError(
+            f"plot(ax=...) needs a plain 2-D Axes, got one with the {name!r} projection; pass an "
+            "Axes made without projection= (e.g. fig, ax = plt.subplots()), or omit ax"
+        )
 
 
 def _target(ax: Axes | None, lay: MeasuredLayout, figsize: tuple[float, float] | None,
@@ -225,7 +238,8 @@ def plot(
         ``with_all`` is true.
     ax : matplotlib Axes, optional
         Draw here (its figure is returned). Default: a new figure, or the current pyplot figure
-        when it is empty (so ``plt.figure(figsize=...)`` before ``plot`` is honoured).
+        when it is empty (so ``plt.figure(figsize=...)`` before ``plot`` is honoured). A plain
+        2-D Axes: a polar, 3-D or other projection is refused.
     layout : None, str or dict, optional
         Node positions: ``None``/``"layered"`` (built in), ``"dot"`` (Graphviz), or a dict
         ``{node_id: (x, y)}`` in layout units (1.0 per layer and per slot).
@@ -264,8 +278,9 @@ def plot(
     Raises
     ------
     ValueError
-        For an unknown ``theme`` (the message lists the themes) or a layout dict without a
-        position for every node.
+        For an unknown ``theme`` (the message lists the themes), a layout dict without a
+        position for every node, or an ``ax`` with a projection (polar, 3-D) instead of a plain
+        2-D Axes.
     TypeError
         For ``check=True`` on a graph that cannot re-run its function, or a ``check`` that is not
         a gradient-check result; for a ``local``/``modules`` that is not a bool or None.
