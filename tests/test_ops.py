@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from graphanim import TorchGraph, frames
+from graphanim import TorchGraph
+from graphanim.frames import captions
 from graphanim.expr import FUNCTIONS
 from graphanim.ops import OPS, OpInfo, op_info, op_label
 
@@ -39,12 +40,12 @@ def test_derivative_templates_are_the_captions_local_derivatives(op: str) -> Non
     names = [n.name for n in operands]
     y = out.name if out.name not in (op, node.name) else f"{op}({names[0]})"
     for i in range(len(operands)):
-        expected = frames._local_expr(node, operands, out, i)
+        expected = captions._local_expr(node, operands, out, i)
         assert op_info(op).derivative[i].format(*names, y=y) == expected
 
 
 def test_infix_captions_match_the_animation() -> None:
-    for name, symbol in frames._INFIX_OPS.items():
+    for name, symbol in captions._INFIX_OPS.items():
         info = op_info(name)
         assert (info.caption is not None and info.caption.format("a", "b") == f"a {symbol} b") or (
             name == "div" and info.infix == "÷"  # captions write division as a slash
