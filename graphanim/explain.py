@@ -450,7 +450,7 @@ def check(
     """
     import torch
 
-    from .trace import forked_rng, modules_kept, set_rng_state
+    from .capture import forked_rng, modules_kept, set_rng_state
 
     names = list(graph.inputs)
     base = [a.detach().double().clone() if isinstance(a, torch.Tensor) else a for a in args]

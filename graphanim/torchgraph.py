@@ -62,7 +62,7 @@ class TorchGraph(Graph):
         names: Sequence[str] | None = None,
         backward: bool = True,
     ) -> None:
-        from .trace import capture
+        from .capture import capture
 
         super().__init__(**capture(func, args, grad_outputs, names=names, backward=backward))
         self.func = func
@@ -171,8 +171,8 @@ class TorchGraph(Graph):
         Returns a :class:`graphanim.explain.GradCheck`: ``.ok``, ``.rows``, a printable table.
         A custom Function with a wrong ``backward`` shows up here as a mismatch.
         """
+        from .capture import as_input
         from .explain import check
-        from .trace import as_input
 
         if not self.has_backward:
             raise ValueError(

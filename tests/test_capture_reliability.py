@@ -13,7 +13,7 @@ from torch.func import functional_call
 from torch.utils.checkpoint import checkpoint
 
 from graphanim import TorchGraph
-from graphanim.trace import GraphanimWarning
+from graphanim.capture import GraphanimWarning
 
 # ----------------------------------------------------------------------------- checkpointing
 
