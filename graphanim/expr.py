@@ -1,51 +1,17 @@
-"""The command line's expression language (kept for imports): it lives in :mod:`graphanim.cli`
-(``language``, ``syntax``, ``shapes``, ``expression``, ``values``); new code imports from there.
+"""The command line's expression language (kept for imports): it lives in :mod:`graphanim.cli`.
+
+The public names here are those of :mod:`graphanim.cli.language` (limits, functions, the error
+type), :mod:`graphanim.cli.values` and :mod:`graphanim.cli.expression`; new code imports from
+there.
 """
 
 from __future__ import annotations
 
-from .cli.expression import (
-    CompiledExpression,
-    Expression,
-    compile_expression,
-    parse_expression,
-)
-from .cli.language import (
-    CONSTANTS,
-    FUNCTIONS,
-    MAX_DEPTH,
-    MAX_ELEMENTS,
-    MAX_INPUTS,
-    MAX_LENGTH,
-    MAX_LIST_DEPTH,
-    MAX_NODES,
-    MAX_POWER_BITS,
-    MAX_TOTAL_ELEMENTS,
-    ExprError,
-)
-from .cli.values import (
-    check_name,
-    parse_value,
-    shape_of,
-)
+from .cli import expression as _expression
+from .cli import language as _language
+from .cli import values as _values
+from .cli.expression import *  # noqa: F403 - the same public names
+from .cli.language import *  # noqa: F403
+from .cli.values import *  # noqa: F403
 
-__all__ = [
-    "CONSTANTS",
-    "FUNCTIONS",
-    "MAX_DEPTH",
-    "MAX_ELEMENTS",
-    "MAX_INPUTS",
-    "MAX_LENGTH",
-    "MAX_LIST_DEPTH",
-    "MAX_NODES",
-    "MAX_POWER_BITS",
-    "MAX_TOTAL_ELEMENTS",
-    "CompiledExpression",
-    "ExprError",
-    "Expression",
-    "check_name",
-    "compile_expression",
-    "parse_expression",
-    "parse_value",
-    "shape_of",
-]
+__all__ = [*_language.__all__, *_values.__all__, *_expression.__all__]

@@ -1,66 +1,12 @@
 """Output files (kept for imports): the writers now live in :mod:`graphanim.io`.
 
-Everything public here is :mod:`graphanim.io`'s; new code imports from there.
+Everything public here is :mod:`graphanim.io`'s, under the same names; new code imports from
+there.
 """
 
 from __future__ import annotations
 
-from .io import (
-    ANIMATION_FORMATS,
-    FPS_LIMITS,
-    STATIC_FORMATS,
-    FFmpegError,
-    FFmpegNotFoundError,
-    FrameWriter,
-    GifWriter,
-    HtmlWriter,
-    MP4Writer,
-    PngFolderWriter,
-    ReadOnlyTargetError,
-    WebMWriter,
-    allow_overwrite,
-    atomic_path,
-    check_fps,
-    check_output_path,
-    check_replaceable,
-    check_writable,
-    find_ffmpeg,
-    gif_palette,
-    html_player,
-    is_folder_target,
-    register,
-    save_figure,
-    write_frames,
-    writer_for,
-    writers,
-)
+from . import io as _io
+from .io import *  # noqa: F403 - the same public names
 
-__all__ = [
-    "ANIMATION_FORMATS",
-    "FPS_LIMITS",
-    "STATIC_FORMATS",
-    "FFmpegError",
-    "FFmpegNotFoundError",
-    "FrameWriter",
-    "GifWriter",
-    "HtmlWriter",
-    "MP4Writer",
-    "PngFolderWriter",
-    "ReadOnlyTargetError",
-    "WebMWriter",
-    "allow_overwrite",
-    "atomic_path",
-    "check_fps",
-    "check_output_path",
-    "check_replaceable",
-    "check_writable",
-    "find_ffmpeg",
-    "gif_palette",
-    "html_player",
-    "is_folder_target",
-    "register",
-    "save_figure",
-    "write_frames",
-    "writer_for",
-    "writers",
-]
+__all__ = list(_io.__all__)

@@ -180,18 +180,21 @@ class ExprError(ValueError):
 
 @dataclass(frozen=True)
 class Const:
+    """A number in the plan (a literal, a constant, or a folded sub-expression)."""
     value: Number
     src: str
 
 
 @dataclass(frozen=True)
 class Input:
+    """An input of the plan: one of the ``--at`` names."""
     name: str
     src: str
 
 
 @dataclass(frozen=True)
 class Apply:
+    """An operator or function applied to the plans of its arguments."""
     kind: str  # "op" (an operator from OPERATORS) or "call" (a function from FUNCTIONS)
     name: str
     args: tuple[Plan, ...]
@@ -214,4 +217,5 @@ def quoted(text: str, limit: int = 60) -> str:
 
 
 def names_list(names: Iterable[str]) -> str:
+    """``names`` joined by commas for a message, or ``(none)``."""
     return ", ".join(names) or "(none)"

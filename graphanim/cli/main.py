@@ -50,9 +50,6 @@ __all__ = [
 ]
 
 
-# --------------------------------------------------------------------------------------------
-# entry point
-
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``) and return the exit status.

@@ -31,12 +31,14 @@ class RunError(RuntimeError):
     """A failure while running (the user's code raised, a file could not be written): exit 1."""
 
 def one_line(err: BaseException) -> str:
+    """``err`` as ``Type: first line of its message`` (or the type alone)."""
     lines = [ln.strip() for ln in str(err).strip().splitlines() if ln.strip()]
     text = lines[0] if lines else ""
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 def report_error(message: str) -> None:
+    """Print ``error: message`` on stderr as one printable line of a readable length."""
     # one line, whatever the message holds, and of a readable length (it may quote user input)
     text = " ".join(message.split("\n"))
     text = "".join(ch if ch.isprintable() else " " for ch in text)
@@ -51,4 +53,5 @@ def shorten(text: str, limit: int = 60) -> str:
 
 
 def warn(message: str) -> None:
+    """Print ``warning: message`` on stderr."""
     print(f"warning: {message}", file=sys.stderr)

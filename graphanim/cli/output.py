@@ -127,6 +127,7 @@ def ffmpeg_available() -> bool:
 
 
 def check_dot() -> None:
+    """Refuse ``--layout dot`` before any work when Graphviz's ``dot`` is not installed."""
     import shutil
 
     if shutil.which("dot") is None:

@@ -49,6 +49,11 @@ _FILE_SPEC_RE = re.compile(r"(?P<path>.+\.py)(?::(?P<func>.*))?\Z", re.DOTALL)
 
 
 def render(args: argparse.Namespace) -> str:
+    """Run one ``render`` command; returns the path written, as the user gave it.
+
+    The output is checked first (nothing else runs when it cannot be written), then the
+    values are read, the graph captured, and the file written to its absolute path.
+    """
     target, pairs = _split_at(args.target, args.at or [])
     target = target.strip()
 
@@ -170,6 +175,19 @@ def _parse_pairs(pairs: Sequence[tuple[str, str]], reserved: Sequence[str]) -> d
 def capture_expression(
     text: str, values: dict[str, Any], seeds: list[Any] | None, backward: bool
 ) -> Any:
+    """The graph of the expression ``text`` at ``values``: a ``TorchGraph``.
+
+    The expression is checked and its output shapes worked out first; ``seeds`` (one per
+    output, from ``--grad-output``) must fit them, and without seeds a non-scalar output is
+    refused when the backward pass is drawn.
+
+    Raises
+    ------
+    UsageError
+        For no values, or seeds that do not fit the outputs.
+    ExprError
+        For an expression the language refuses.
+    """
     from .expression import compile_expression
 
     if not values:

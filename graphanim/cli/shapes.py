@@ -29,6 +29,7 @@ __all__ = [
 
 
 def uses_input(plan: Plan) -> bool:
+    """True when ``plan`` depends on at least one input (it has a gradient to show)."""
     if isinstance(plan, Input):
         return True
     if isinstance(plan, Apply):

@@ -45,11 +45,9 @@ __all__ = [
 ]
 
 
-# --------------------------------------------------------------------------------------------
-# parsing and checking
-
 
 def parse_tree(text: str) -> ast.Expression:
+    """``text`` parsed with ``ast`` (mode ``"eval"``); a parser failure is an :class:`ExprError`."""
     if not isinstance(text, str):
         raise ExprError(f"the expression must be text, got {type(text).__name__}")
     if len(text) > MAX_LENGTH:
@@ -250,6 +248,7 @@ def _fold(op: str, args: Sequence[Number], src: str) -> Number:
 
 
 class PlanBuilder:
+    """Builds the plan of a checked tree, folding constant parts and noting the inputs used."""
     def __init__(self, text: str, names: Collection[str]) -> None:
         self.text = text
         self.names = names

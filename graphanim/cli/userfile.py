@@ -25,9 +25,6 @@ __all__ = [
 ]
 
 
-# --------------------------------------------------------------------------------------------
-# FILE.py:FUNC
-
 
 def _defined_functions(path: Path) -> list[str]:
     """Names of the top-level functions in ``path``, read with ``ast`` (nothing runs)."""
@@ -174,6 +171,19 @@ def capture_file(
     seeds: list[Any] | None,
     backward: bool,
 ) -> Any:
+    """The graph of ``func_name`` in the file ``path`` at ``values``: a ``TorchGraph``.
+
+    The path is made absolute before the file's code runs (it may change directory); the
+    values are passed by position in the order of the function's parameters.
+
+    Raises
+    ------
+    UsageError
+        For a missing file or function, values that do not fit its parameters, or an output the
+        capture refuses.
+    RunError
+        When the file's code or the function raised.
+    """
     label = f"{path}:{func_name or ''}"
     absolute = Path(os.getcwd(), path)  # fixed before the file's own code runs (it may chdir)
     func = load_function(absolute, func_name or "", shown=path)

@@ -181,6 +181,8 @@ class FrameWriter:
 
 
 def check_rgb(rgb: Any, size: tuple[int, int] | None) -> np.ndarray:
+    """``rgb`` as a contiguous ``(H, W, 3)`` ``uint8`` frame of the given ``size`` (W, H), or a
+    ``ValueError`` that says what is wrong."""
     import numpy as np
 
     frame = np.asarray(rgb)

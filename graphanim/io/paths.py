@@ -152,6 +152,7 @@ def check_replaceable(
 
 
 def umask() -> int:
+    """The process's file-creation mask."""
     mask = os.umask(0o022)  # read the umask (setting it is the only way), then restore it
     os.umask(mask)
     return mask
