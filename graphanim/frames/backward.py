@@ -40,13 +40,13 @@ def _terms(b: Builder) -> dict[str, list[tuple[Any, Any]]]:
     for e in g.edges:
         if e.grad is not None and g.node(e.src).kind != "op":
             found.setdefault(e.src, []).append((id(e), e.grad))
-    recorded = getattr(g, "seeds", None)
+    recorded = g.seeds
     for i, out in enumerate(g.outputs):
         if out.grad is None:
             continue
         if out.id not in found:
             seed = out.grad  # nothing else flows into it: its gradient is the seed
-        elif isinstance(recorded, (list, tuple)) and i < len(recorded):
+        elif i < len(recorded):
             seed = recorded[i]  # an output also used further: seed + contributions
         else:
             continue

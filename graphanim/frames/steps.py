@@ -62,7 +62,7 @@ def _op_depths(graph: Graph) -> dict[str, float]:
 
 
 def _module_label(graph: Graph, path: str) -> str:
-    cls = (getattr(graph, "modules", None) or {}).get(path)
+    cls = graph.modules.get(path)
     if not path:
         return f"the root module ({cls})" if cls else "outside any module"
     return f"{plain_text(path)} ({cls})" if cls else plain_text(path)

@@ -50,7 +50,7 @@ def assign_layers(
         layer = _min_length_layers(preds, pinned, _module_gaps(graph, preds, attached)) or layer
     low = min(layer) if layer else 0
     layer = [x - low for x in layer]
-    input_ids = {node.id for node in getattr(graph, "inputs", {}).values()}
+    input_ids = {node.id for node in graph.inputs.values()}
     first = {v for v in range(n) if layer[v] == 0 and graph.nodes[v].id in input_ids}
     if first and any(params[v] and layer[v] == 0 for v in range(n)):
         # a module's weights next to the inputs would put the inputs inside the module's box:

@@ -62,9 +62,9 @@ def adjacency(n: int, src: np.ndarray, dst: np.ndarray) -> tuple[list[list[int]]
 
 def parameter_flags(graph: Graph) -> list[bool]:
     """Which nodes are module parameters (``graph.parameters`` or ``attrs["parameter"]``)."""
-    param_ids = {node.id for node in getattr(graph, "parameters", {}).values()}
+    param_ids = {node.id for node in graph.parameters.values()}
     return [
-        node.id in param_ids or bool(getattr(node, "attrs", {}).get("parameter"))
+        node.id in param_ids or bool(node.attrs.get("parameter"))
         for node in graph.nodes
     ]
 
@@ -75,7 +75,7 @@ def side_leaves(graph: Graph, preds: list[list[int]]) -> list[bool]:
     A function argument is on the main data path even when it is recorded as a constant (a tensor
     that does not require grad), so it is never a side leaf.
     """
-    input_ids = {node.id for node in getattr(graph, "inputs", {}).values()}
+    input_ids = {node.id for node in graph.inputs.values()}
     params = parameter_flags(graph)
     return [
         not preds[i] and node.id not in input_ids and (node.kind == "constant" or params[i])
