@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import io
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..graph import Graph
@@ -26,8 +24,8 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["draw_figure", "mpl_has_root", "new_figure", "plot", "save", "to_png_bytes",
-           "to_svg_text"]
+__all__ = ["check_plot_kwargs", "draw_figure", "mpl_has_root", "new_figure", "plot",
+           "png_bytes"]
 
 
 def mpl_has_root() -> bool:
@@ -318,49 +316,22 @@ def _resolve_backend() -> None:
             plt.close(plt.figure())
 
 
-def draw_figure(graph: Graph, plot_kwargs: dict[str, Any], kind: str) -> Figure:
-    """A figure not registered with pyplot (nothing to close, no GUI), for files and reprs;
-    ``kind`` (raster, svg, pdf) sets the automatic size cap."""
-    kw = dict(plot_kwargs)
-    with_all = bool(kw.pop("with_all", False))
-    unknown = set(kw) - {"values", "grads", "layout", "theme", "figsize", "dpi", "edge_grads",
-                         "labels", "direction", "local", "check", "modules"}
+#: The keyword arguments of :func:`plot` that files and reprs take (``ax`` aside).
+PLOT_KWARGS = ("with_all", "values", "grads", "layout", "theme", "figsize", "dpi", "edge_grads",
+               "labels", "direction", "local", "check", "modules")
+
+
+def check_plot_kwargs(plot_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``plot_kwargs``; a ``TypeError`` naming any that :func:`plot` does not take."""
+    unknown = set(plot_kwargs) - set(PLOT_KWARGS)
     if unknown:
-        raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
-    return _draw(
-        graph, with_all, values=kw.get("values", True), grads=kw.get("grads"), ax=None,
-        layout=kw.get("layout"), theme=kw.get("theme", "light"), figsize=kw.get("figsize"),
-        dpi=kw.get("dpi"), edge_grads=kw.get("edge_grads"), labels=kw.get("labels"),
-        managed=False, kind=kind, direction=kw.get("direction"), local=kw.get("local"),
-        check=kw.get("check"), modules=kw.get("modules"),
-    )
+        raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}; "
+                        f"expected some of {', '.join(PLOT_KWARGS)}")
+    return dict(plot_kwargs)
 
 
-def save(graph: Graph, path: str | os.PathLike[str], *, dpi: float | None = None,
-         **plot_kwargs: Any) -> Path:
-    """Write the picture of ``graph`` to ``path``: PNG, SVG or PDF by suffix, atomically.
-
-    ``plot_kwargs`` are those of :func:`plot` (``with_all``, ``theme``, ...). The same graph gives
-    the same bytes.
-
-    Raises
-    ------
-    ValueError
-        For a suffix other than ``.png``, ``.svg``, ``.pdf`` (checked before drawing).
-    """
-    from ..writers import STATIC_FORMATS, check_output_path, save_figure
-
-    p = check_output_path(path, STATIC_FORMATS)
-    kind = {".png": "raster", ".svg": "svg", ".pdf": "pdf"}[p.suffix.lower()]
-    if dpi is not None:
-        plot_kwargs["dpi"] = dpi
-    fig = draw_figure(graph, plot_kwargs, kind)
-    with rc_context():
-        return save_figure(fig, p, dpi=dpi)
-
-
-def to_png_bytes(graph: Graph, **kw: Any) -> bytes:
-    """The picture as PNG bytes (for ``_repr_png_``); ``kw`` as for :func:`save`."""
+def png_bytes(graph: Graph, **kw: Any) -> bytes:
+    """The picture as PNG bytes; ``kw`` as for :func:`plot`."""
     fig = draw_figure(graph, kw, "raster")
     buf = io.BytesIO()
     with rc_context():
@@ -368,13 +339,15 @@ def to_png_bytes(graph: Graph, **kw: Any) -> bytes:
     return buf.getvalue()
 
 
-def to_svg_text(graph: Graph, **kw: Any) -> str:
-    """The picture as SVG text (for ``_repr_svg_``); ``kw`` as for :func:`save`."""
-    fig = draw_figure(graph, kw, "svg")
-    buf = io.StringIO()
-    with rc_context():
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
-    return buf.getvalue()
-
-
-# -- the animation scene -----------------------------------------------------------------------
+def draw_figure(graph: Graph, plot_kwargs: dict[str, Any], kind: str) -> Figure:
+    """A figure not registered with pyplot (nothing to close, no GUI), for files and reprs;
+    ``kind`` (raster, svg, pdf) sets the automatic size cap."""
+    kw = check_plot_kwargs(plot_kwargs)
+    with_all = bool(kw.pop("with_all", False))
+    return _draw(
+        graph, with_all, values=kw.get("values", True), grads=kw.get("grads"), ax=None,
+        layout=kw.get("layout"), theme=kw.get("theme", "light"), figsize=kw.get("figsize"),
+        dpi=kw.get("dpi"), edge_grads=kw.get("edge_grads"), labels=kw.get("labels"),
+        managed=False, kind=kind, direction=kw.get("direction"), local=kw.get("local"),
+        check=kw.get("check"), modules=kw.get("modules"),
+    )
