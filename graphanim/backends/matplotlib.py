@@ -7,12 +7,11 @@ import io
 from typing import TYPE_CHECKING, Any
 
 from ..graph import Graph
-from ..scene.cards import check_fields
+from ..scene.build import measure_options
 from ..scene.geometry import (
     MeasuredLayout,
     auto_figsize,
     fit_with_local,
-    graph_has_backward,
     legibility,
     measure_layout,
     node_positions,
@@ -70,30 +69,20 @@ def _draw(
     modules: bool | None = None,
 ) -> Figure:
     th = theme_colors(theme)
-    if not isinstance(graph, Graph):
-        raise TypeError(f"plot() needs a graphanim Graph, got {type(graph).__name__}")
     if ax is not None:
         _check_axes(ax)
-    for name, flag in (("local", local), ("modules", modules)):
-        if flag is not None and not isinstance(flag, bool):
-            raise TypeError(f"{name} must be True, False or None (automatic), got {flag!r}")
-    backward = graph_has_backward(graph)
-    checks = check_fields(graph, check)
-    show_grads = bool((with_all or checks) and backward) if grads is None else bool(grads)
-    show_edge = bool(with_all and backward) if edge_grads is None else bool(edge_grads)
-    show_values = bool(values or with_all)
+    measure, local_first = measure_options(graph, with_all, values=values, grads=grads,
+                                           edge_grads=edge_grads, check=check, local=local,
+                                           modules=modules)
     pos = node_positions(graph, layout, direction)
     with rc_context():
-        measure: dict[str, Any] = {"show_values": show_values, "show_grads": show_grads,
-                   "show_edge_grads": show_edge, "checks": checks, "modules": modules is not False}
-        lay = measure_layout(graph, pos, local=show_edge if local is None else local, **measure)
+        lay = measure_layout(graph, pos, local=local_first, **measure)
         fig, ax, area, user_size = _target(ax, lay, figsize, dpi, managed, kind, th)
         lay, fit = fit_with_local(graph, pos, lay, area, measure, local is None and user_size)
         draw_labels = legibility(lay, fit.f, labels, user_size, "plot", kind)
         paint(ax, lay, fit, th, labels=draw_labels, thumbnails=labels is not False,
-              show_values=show_values, animated=False)
+              show_values=measure["show_values"], animated=False)
     return fig  # type: ignore[return-value]
-
 
 
 def _check_axes(ax: Any) -> None:

@@ -33,9 +33,11 @@ def measure_options(graph: Graph, with_all: bool, *, values: bool, grads: bool |
     Raises
     ------
     TypeError
-        For a ``local`` or ``modules`` that is not a bool or None, or a ``check`` that is not a
-        gradient-check result.
+        For a ``graph`` that is not a Graph, a ``local`` or ``modules`` that is not a bool or
+        None, or a ``check`` that is not a gradient-check result.
     """
+    if not isinstance(graph, Graph):
+        raise TypeError(f"plot() needs a graphanim Graph, got {type(graph).__name__}")
     for name, flag in (("local", local), ("modules", modules)):
         if flag is not None and not isinstance(flag, bool):
             raise TypeError(f"{name} must be True, False or None (automatic), got {flag!r}")
@@ -69,8 +71,6 @@ def build_picture(graph: Graph, with_all: bool = False, *, values: bool = True,
         ``modules`` or ``check``.
     """
     th = theme_colors(theme)
-    if not isinstance(graph, Graph):
-        raise TypeError(f"plot() needs a graphanim Graph, got {type(graph).__name__}")
     measure, local_first = measure_options(graph, with_all, values=values, grads=grads,
                                            edge_grads=edge_grads, check=check, local=local,
                                            modules=modules)
