@@ -305,9 +305,9 @@ class Graph:
         self.backward_order: list[Node] = [at[pos[i]] for i in backward_order]
         #: the seeds of the backward pass, one per output (``None`` where none was seeded)
         self.seeds: list[Any] = list(seeds)
-        # the random generators' state func started from, when captured (check() re-runs func
-        # from it, so a dropout mask is the captured one)
-        self._rng_state: Any = rng_state
+        #: the random generators' state func started from, when captured (check() re-runs func
+        #: from it, so a dropout mask is the captured one)
+        self.rng_state: Any = rng_state
         #: module path -> class name of the nn.Modules whose ops are in the graph ("" is the root
         #: when ``func`` itself is a module); op nodes name their innermost module in
         #: ``attrs["module"]``
