@@ -456,7 +456,7 @@ def check(
     base = [a.detach().double().clone() if isinstance(a, torch.Tensor) else a for a in args]
     seed_list = [None if s is None else s.detach().double() for s in (seeds or [])]
 
-    rng = graph._rng_state
+    rng = graph.rng_state
 
     def objective(values: list[Any]) -> float:
         if rng is not None:

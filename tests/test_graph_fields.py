@@ -19,7 +19,7 @@ def _hand_built(grad: float | None) -> Graph:
 
 def test_a_hand_built_graph_has_every_capture_field() -> None:
     g = _hand_built(None)
-    assert g.seeds == [] and g.modules == {} and g.module_calls == {} and g._rng_state is None
+    assert g.seeds == [] and g.modules == {} and g.module_calls == {} and g.rng_state is None
     assert g.has_backward is False  # no gradient anywhere
     assert _hand_built(-1.0).has_backward is True
     g.has_backward = True

@@ -820,7 +820,7 @@ def test_collapsing_again_gives_the_same_calls(called: Any) -> None:
 
 
 def test_module_tree_counts_calls_and_auto_depth_agrees(called: Any) -> None:
-    from graphanim.modules import _op_count
+    from graphanim.graph.collapse import op_count as _op_count
 
     _, g, ref = called
     tree = module_tree(g)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from .errors import GraphanimWarning, TraceError
 from .inputs import as_input
 from .record import ALIAS_NUMEL, Recorder
-from .run import capture, trace
+from .run import capture
 from .state import (
     BUFFER_COPY_NUMEL,
     ModuleState,
@@ -40,5 +40,4 @@ __all__ = [
     "modules_kept",
     "rng_state",
     "set_rng_state",
-    "trace",
 ]

@@ -184,7 +184,7 @@ class Recorder:
         self.call_stack: list[int] = []  # numbers of the module calls running now
         self.module_names: dict[int, str] = {}
         self.root_modules: list[Any] = []
-        self.modules = modules  # what the modules called had, put back when trace() ends
+        self.modules = modules  # what the modules called had, put back when capture() ends
         self.rng: tuple[Any, list[Any]] | None = None  # the random state func started from
         # calls before this index have their operands read (see resolve_all)
         self.resolved = 0

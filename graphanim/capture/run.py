@@ -9,7 +9,6 @@ from typing import Any
 
 import torch
 
-from ..graph import Graph
 from .backward import Grads, backward_pass
 from .build import Builder
 from .errors import GraphanimWarning
@@ -30,19 +29,7 @@ from .reentrant import REENTRANT_NOTE
 from .state import ModuleState
 from .structure import find_structure
 
-__all__ = ["capture", "trace"]
-
-
-def trace(
-    func: Callable[..., Any],
-    args: Sequence[Any],
-    grad_outputs: Any = None,
-    *,
-    names: Sequence[str] | None = None,
-    backward: bool = True,
-) -> Graph:
-    """Run ``func(*args)`` once and return its computation graph (see ``TorchGraph``)."""
-    return Graph(**capture(func, args, grad_outputs, names=names, backward=backward))
+__all__ = ["capture"]
 
 
 def capture(

@@ -1,54 +1,21 @@
-"""The graph model: plain, ordered, deterministic Node/Edge/Graph data and its exports."""
+"""The graph model: plain, ordered, deterministic Node/Edge/Graph data."""
 
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
+
+from .export import to_dot, to_networkx
+from .text import valid_text
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import networkx as nx
 
-__all__ = ["NODE_KINDS", "Edge", "Graph", "Node", "Packer", "plain_text", "valid_text"]
+__all__ = ["NODE_KINDS", "Edge", "Graph", "Node", "Packer"]
 
 #: The kinds a node can have, in the order they are documented.
 NODE_KINDS = ("input", "constant", "op", "value", "output")
-
-# control characters, and the invisible direction marks and overrides (they would reorder text
-# in DOT output, reprs and terminals)
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\u061c]")
-
-
-def valid_text(text: str) -> str:
-    """``text`` with every lone surrogate written out as its escape (``x\\udc80``).
-
-    ``os.fsdecode`` gives such code points for file names that are not valid UTF-8; no font or
-    file format can hold them, so every name entering a graph passes through here.
-    """
-    if text.isascii():
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
-
-
-def plain_text(text: str) -> str:
-    """Make ``text`` safe to show as plain (non-math) text in matplotlib.
-
-    Control characters are dropped (a newline or tab becomes a space) and every ``$`` is escaped so
-    that it shows as a dollar sign instead of starting mathtext.
-    """
-    text = str(text)
-    if text.isidentifier() or text.replace(".", "").isalnum():
-        return text  # the common case: a variable, parameter or op name
-    text = valid_text(text).replace("\n", " ").replace("\t", " ").replace("\r", " ")
-    text = _CONTROL.sub("", text)
-    # matplotlib reads text as math only between unescaped dollar pairs, and shows ``\$`` as ``$``
-    return text.replace("$", r"\$")
-
 
 class Packer:
     """Packs 0-dim CPU tensors (scalar values and gradients) into one shared tensor per dtype.
@@ -338,9 +305,9 @@ class Graph:
         self.backward_order: list[Node] = [at[pos[i]] for i in backward_order]
         #: the seeds of the backward pass, one per output (``None`` where none was seeded)
         self.seeds: list[Any] = list(seeds)
-        # the random generators' state func started from, when captured (check() re-runs func
-        # from it, so a dropout mask is the captured one)
-        self._rng_state: Any = rng_state
+        #: the random generators' state func started from, when captured (check() re-runs func
+        #: from it, so a dropout mask is the captured one)
+        self.rng_state: Any = rng_state
         #: module path -> class name of the nn.Modules whose ops are in the graph ("" is the root
         #: when ``func`` itself is a module); op nodes name their innermost module in
         #: ``attrs["module"]``
@@ -509,54 +476,13 @@ class Graph:
 
     # -- export -------------------------------------------------------------------------------
     def to_networkx(self) -> nx.MultiDiGraph:
-        """A ``networkx.MultiDiGraph`` with every node and edge field as attributes.
-
-        A multigraph, because one value can feed the same op twice (``x * x``). Nodes are added in
-        ``self.nodes`` order, edges in ``self.edges`` order.
-        """
-        import networkx as nx
-
-        g = nx.MultiDiGraph()
-        for n in self.nodes:
-            g.add_node(
-                n.id,
-                name=n.name,
-                label=n.label,
-                kind=n.kind,
-                value=n.value,
-                grad=n.grad,
-                shape=n.shape,
-                op=n.op,
-                dtype=n.dtype,
-                **{k: v for k, v in n.attrs.items() if k not in _RESERVED},
-            )
-        for e in self.edges:
-            g.add_edge(e.src, e.dst, key=e.index, grad=e.grad, index=e.index)
-        return g
+        """A ``networkx.MultiDiGraph`` with every node and edge field as attributes (see
+        :func:`graphanim.graph.export.to_networkx`)."""
+        return to_networkx(self)
 
     def to_dot(self) -> str:
         """DOT source text of the graph (records with name, value and gradient), deterministic."""
-        lines = [
-            "digraph graphanim {",
-            '  graph [rankdir=LR, fontname="Helvetica"];',
-            '  node [fontname="Helvetica", fontsize=11];',
-        ]
-        for n in self.nodes:
-            if n.kind == "op":
-                attrs = f'label="{_dot_escape(n.op or n.name)}", shape=ellipse'
-            else:
-                parts = [_dot_escape(n.name)]
-                if n.value is not None:
-                    parts.append(_dot_escape(format_tensor(n.value)))
-                if n.grad is not None:
-                    parts.append("grad " + _dot_escape(format_tensor(n.grad)))
-                attrs = f'label="{{{" | ".join(parts)}}}", shape=record, kind="{n.kind}"'
-            lines.append(f"  {n.id} [{attrs}];")
-        for e in self.edges:
-            label = f' [label="{_dot_escape(format_tensor(e.grad))}"]' if e.grad is not None else ""
-            lines.append(f"  {e.src} -> {e.dst}{label};")
-        lines.append("}")
-        return "\n".join(lines) + "\n"
+        return to_dot(self)
 
     def __repr__(self) -> str:
         n_ops = sum(1 for n in self.nodes if n.kind == "op")
@@ -564,56 +490,3 @@ class Graph:
             f"<{type(self).__name__}: {len(self.inputs)} inputs, {n_ops} ops, "
             f"{len(self.outputs)} outputs>"
         )
-
-
-_RESERVED = {"name", "label", "kind", "value", "grad", "shape", "op", "dtype"}
-
-
-def _dot_escape(text: str) -> str:
-    text = _CONTROL.sub("", valid_text(str(text)))
-    for ch in '\\"{}|<>':
-        text = text.replace(ch, "\\" + ch)
-    return text.replace("\n", " ")
-
-
-def format_number(x: float, digits: int = 4) -> str:
-    """A number with ``digits`` significant digits: ``6``, ``0.25``, ``-5.467``, ``nan``."""
-    if x != x:
-        return "nan"
-    if x in (float("inf"), float("-inf")):
-        return "inf" if x > 0 else "-inf"
-    if x == int(x) and abs(x) < 10**digits:
-        return str(int(x))
-    return f"{x:.{digits}g}"
-
-
-def format_tensor(t: Any, digits: int = 4) -> str:
-    """Compact text for a value: a scalar number, a small matrix, or shape and min/mean/max."""
-    if t is None:
-        return ""
-    if isinstance(t, (int, float, bool)):
-        return format_number(float(t), digits)
-    shape = tuple(getattr(t, "shape", ()))
-    numel = 1
-    for s in shape:
-        numel *= s
-    try:
-        flat = [float(v) for v in t.detach().reshape(-1).tolist()] if numel <= 16 else None
-    except (TypeError, ValueError, RuntimeError):
-        return f"{type(t).__name__}{list(shape)}"
-    if numel == 1 and flat is not None:
-        return format_number(flat[0], digits)
-    if flat is not None and len(shape) <= 2:
-        if len(shape) == 1:
-            return "[" + ", ".join(format_number(v, digits) for v in flat) + "]"
-        rows = [flat[i * shape[1] : (i + 1) * shape[1]] for i in range(shape[0])]
-        return "[" + "; ".join(", ".join(format_number(v, digits) for v in r) for r in rows) + "]"
-    if numel == 0:
-        return f"{'×'.join(map(str, shape))} (empty)"
-    try:
-        f = t.detach().double()
-        stats = (f.min().item(), f.mean().item(), f.max().item())
-    except (TypeError, RuntimeError):
-        return "×".join(map(str, shape))
-    lo, mean, hi = (format_number(v, 3) for v in stats)
-    return f"{'×'.join(map(str, shape))} min {lo} mean {mean} max {hi}"
