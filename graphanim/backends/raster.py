@@ -376,7 +376,8 @@ class Scene:
                     self._captions.set_phase(ch.state,
                                              self.theme.get(direction, self.theme["text"]))
                     dirty.append(self._phase_box)
-            self._state = apply_changes(self.graph, self._state, todo, direction)
+            self._state = apply_changes(self.graph, self._state, todo, direction,
+                                        self._index)
             if dirty:
                 self._redraw(dirty)
 

@@ -5,9 +5,9 @@ compositor redraws exactly those."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..graph import Graph
 
@@ -15,9 +15,8 @@ __all__ = ["Change", "EdgeState", "FrameState", "NodeState", "apply_changes", "c
            "first_state", "frame_state"]
 
 
-@dataclass(frozen=True)
-class NodeState:
-    """How a node looks in a frame."""
+class NodeState(NamedTuple):
+    """How a node looks in a frame (a tuple: built and compared for every node of every frame)."""
 
     style: str  # "normal", "active", "done-forward", "done-backward"
     value: bool  # its value text (and heatmap) shows
@@ -26,8 +25,7 @@ class NodeState:
     saved: bool  # its value is a saved tensor of the active backward step
 
 
-@dataclass(frozen=True)
-class EdgeState:
+class EdgeState(NamedTuple):
     """How an edge looks in a frame."""
 
     active: bool  # drawn thick in the pass colour
@@ -57,6 +55,11 @@ class Change:
     state: Any
 
 
+#: builds a state tuple without the named tuple's Python-level constructor: every frame makes
+#: one per node and edge
+_new = tuple.__new__
+
+
 def first_state(graph: Graph, roles: Sequence[str]) -> FrameState:
     """The look before any frame: plain nodes with only the constants' values, nothing active."""
     nodes = tuple(NodeState("normal", role == "constant", False, None, False) for role in roles)
@@ -80,11 +83,11 @@ def frame_state(graph: Graph, roles: Sequence[str], frame: Any) -> FrameState:
             style = "done-" + direction
         else:
             style = "normal"
-        nodes.append(NodeState(style, nid in frame.values or role == "constant",
-                               nid in frame.grads, frame.sums.get(nid), nid in saved))
+        nodes.append(_new(NodeState, (style, nid in frame.values or role == "constant",
+                                      nid in frame.grads, frame.sums.get(nid), nid in saved)))
     act_edges = set(frame.active_edges)
-    edges = tuple(EdgeState(k in act_edges, k in frame.edge_grads,
-                            direction if k in act_edges else None)
+    edges = tuple(_new(EdgeState, (k in act_edges, k in frame.edge_grads,
+                                   direction if k in act_edges else None))
                   for k in range(len(graph.edges)))
     phase = "" if frame.phase == "title" else {
         "forward": "Forward pass", "backward": "Backward pass"}.get(direction, "")
@@ -106,12 +109,14 @@ def changes(graph: Graph, old: FrameState, new: FrameState) -> list[Change]:
     return out
 
 
-def apply_changes(graph: Graph, state: FrameState, todo: Sequence[Change],
-                  direction: str) -> FrameState:
-    """``state`` with the changes ``todo`` made (the inverse of :func:`changes`)."""
+def apply_changes(graph: Graph, state: FrameState, todo: Sequence[Change], direction: str,
+                  index: Mapping[str, int] | None = None) -> FrameState:
+    """``state`` with the changes ``todo`` made (the inverse of :func:`changes`); ``index``
+    maps node ids to their position in ``graph.nodes`` (made here when not given)."""
     nodes, edges = list(state.nodes), list(state.edges)
     caption, phase = state.caption, state.phase
-    index = {n.id: i for i, n in enumerate(graph.nodes)}
+    if index is None:
+        index = {n.id: i for i, n in enumerate(graph.nodes)}
     for ch in todo:
         if ch.kind == "node":
             nodes[index[ch.id]] = ch.state
