@@ -8,6 +8,14 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..graph import Graph
+from ..scene.changes import (
+    Change,
+    NodeState,
+    apply_changes,
+    changes,
+    first_state,
+    frame_state,
+)
 from ..scene.geometry import (
     fit_with_local,
     graph_has_backward,
@@ -169,15 +177,11 @@ class Scene:
             self._start_compositor(dynamic)
             self._captions = CaptionBand(fig, th, wpx, self._dpi, self._caption_box,
                                          self._phase_box, self._render)
-            self._caption_text: tuple[str, str] = ("", "")
-            self._phase_text = ""
-            self._node_state: list[tuple[Any, ...]] = []
-            for na, lk in zip(p.nodes, lay.looks):
-                state = ("normal", lk.role == "constant", False, None, False)
-                self._node_state.append(state)
-                self._apply_node(na.index, state, None)
-            self._edge_state: list[tuple[bool, bool, str | None]] = [
-                (False, False, None)] * len(graph.edges)
+            self._roles = [lk.role for lk in lay.looks]
+            self._index = {nid: i for i, nid in enumerate(lay.ids)}
+            self._state = first_state(graph, self._roles)
+            for na in p.nodes:
+                self._apply_node(na.index, self._state.nodes[na.index], None)
             self._redraw([(0, 0, wpx, hpx)])
 
 
@@ -347,45 +351,33 @@ class Scene:
 
     def show(self, frame: Frame) -> None:
         """Update the drawing to ``frame``, redrawing only what changed since the last one."""
+        new = frame_state(self.graph, self._roles, frame)
+        self.apply(changes(self.graph, self._state, new), new.direction)
+
+    def apply(self, todo: list[Change], direction: str) -> None:
+        """Give each element of ``todo`` its new look (see :mod:`graphanim.scene.changes`) and
+        redraw the pixels they cover; ``direction`` is the pass of the frame."""
         dirty: list[tuple[int, int, int, int]] = []
-        active = set(frame.active)
-        direction = getattr(frame, "direction", None) or (
-            "backward" if frame.phase == "backward" else "forward")
-        saved = set(getattr(frame, "saved", ()))
         with rc_context():
-            for na, lk in zip(self._painter.nodes, self._lay.looks):
-                nid = lk.node.id
-                if nid in active:
-                    style = "active"
-                elif nid in frame.done:
-                    style = "done-" + direction
-                else:
-                    style = "normal"
-                new = (style, nid in frame.values or lk.role == "constant",
-                       nid in frame.grads, frame.sums.get(nid), nid in saved)
-                old = self._node_state[na.index]
-                if new != old:
-                    dirty.extend(self._apply_node(na.index, new, old))
-                    self._node_state[na.index] = new
-            act_edges = set(frame.active_edges)
-            for ei in range(len(self.graph.edges)):
-                on = ei in act_edges
-                new_e = (on, ei in frame.edge_grads, direction if on else None)
-                if new_e != self._edge_state[ei]:
-                    dirty.extend(self._apply_edge(ei, new_e[:2], direction))
-                    self._edge_state[ei] = new_e
-            if self._caption_on:
-                caption = (frame.caption, getattr(frame, "note", ""))
-                if caption != self._caption_text:
-                    self._caption_text = caption
-                    self._captions.set_caption(*caption)
+            for ch in todo:
+                if ch.kind == "node":
+                    i = self._index[ch.id]
+                    dirty.extend(self._apply_node(i, ch.state, self._state.nodes[i]))
+                elif ch.kind == "edge":
+                    st = ch.state
+                    dirty.extend(self._apply_edge(int(ch.id[1:]), (st.active, st.grad),
+                                                  direction))
+                elif not self._caption_on:
+                    continue
+                elif ch.kind == "caption":
+                    self._captions.set_caption(*ch.state)
                     dirty.append(self._caption_box)
-                phase = "" if frame.phase == "title" else {
-                    "forward": "Forward pass", "backward": "Backward pass"}.get(direction, "")
-                if phase != self._phase_text:
-                    self._phase_text = phase
-                    self._captions.set_phase(phase, self.theme.get(direction, self.theme["text"]))
+                else:
+                    self._captions.set_phase(ch.state,
+                                             self.theme.get(direction, self.theme["text"]))
                     dirty.append(self._phase_box)
+            self._state = apply_changes(self.graph, self._state, todo, direction,
+                                        self._index)
             if dirty:
                 self._redraw(dirty)
 
@@ -408,12 +400,13 @@ class Scene:
         self._look[id(a)] = look
         return [self._extent[id(a)]]
 
-    def _apply_node(self, i: int, new: tuple[Any, ...], old: tuple[Any, ...] | None
+    def _apply_node(self, i: int, new: NodeState, old: NodeState | None
                     ) -> list[tuple[int, int, int, int]]:
         na = self._painter.nodes[i]
-        style, vis_value, vis_grad, sum_text, is_saved = new
+        style, vis_value, vis_grad, sum_text, is_saved = (
+            new.style, new.value, new.grad, new.sum, new.saved)
         boxes = self._set_look(na.patch, style)
-        if style != (old[0] if old else None):
+        if style != (old.style if old else None):
             # the texts sit on the box: redrawn with it (their look is unchanged)
             boxes += [self._extent[id(t)] for t in na.texts.values()]
         mark = self._saved.get(i)
@@ -427,7 +420,7 @@ class Scene:
             else:
                 vis = True
             boxes += self._set_look(t, "on" if vis else None)
-        if sum_text != (old[3] if old is not None else None):
+        if sum_text != (old.sum if old is not None else None):
             boxes += self._set_sum(i, sum_text)
         return boxes
 
