@@ -86,7 +86,7 @@ def test_values_and_gradients_are_torch_numbers():
     got = torch.tensor(w["value"]["rows"], dtype=torch.float64)
     assert torch.allclose(got, node.value.double(), rtol=1e-5, atol=1e-7)
     assert "∂" in w["why"] and w["why"].endswith(str(w["why"].split("= ")[-1]))
-    mm = [n for n in data["nodes"] if n["kind"] == "op" and n["saved"]]
+    mm = [n for n in data["nodes"] if n["kind"] == "op" and n.get("saved")]
     assert mm, "ops whose backward reads saved tensors list them by name"
     assert all(isinstance(s, str) for n in mm for s in n["saved"])
 
@@ -96,7 +96,7 @@ def test_big_tensors_are_summarised_with_statistics_and_a_heatmap():
     t[0, 0] = float("nan")
     t[1, 1] = float("inf")
     s = tensor_summary(t)
-    assert "rows" not in s and s["shape"] == [40, 30]
+    assert "rows" not in s and s["text"].startswith("40×30")
     finite = t[torch.isfinite(t)]
     assert s["stats"]["nan"] == 1 and s["stats"]["inf"] == 1 and s["stats"]["count"] == 1200
     assert math.isclose(s["stats"]["mean"], float(finite.mean()), rel_tol=1e-5)

@@ -70,7 +70,7 @@ def _finite(x: float) -> float | str:
 def tensor_summary(t: Any) -> dict[str, Any] | None:
     """What the inspector shows of a value or gradient (``None`` when there is none).
 
-    ``{"text": ..., "shape": [...]}`` always; ``"rows"`` (every number, as a list of rows) for
+    ``{"text": ...}`` always (alone for one number); ``"rows"`` (every number, as a list of rows) for
     tensors of at most :data:`MAX_LISTED` × :data:`MAX_LISTED`; otherwise ``"stats"`` (min, mean,
     max, std, norm, NaN and inf counts over the finite entries) and ``"heat"`` (a grid of at most
     32 × 32 cells, 0..255 from min to max, for a heatmap).
@@ -81,7 +81,9 @@ def tensor_summary(t: Any) -> dict[str, Any] | None:
 
     x = t.detach().to("cpu")
     shape = [int(s) for s in x.shape]
-    out: dict[str, Any] = {"text": format_tensor(x), "shape": shape}
+    out: dict[str, Any] = {"text": format_tensor(x)}
+    if x.numel() == 1:
+        return out
     if not (x.is_floating_point() or x.is_complex()):
         x = x.double()
     if x.is_complex():
@@ -164,64 +166,47 @@ class _Tracker:
 
 
 def _node_entry(graph: Graph, node: Node, why: dict[str, str]) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "id": node.id,
-        "name": node.name,
-        "kind": node.kind,
-        "op": node.op,
-        "shape": list(node.shape),
-        "dtype": node.dtype,
-        "module": node.attrs.get("module") or "",
-    }
+    entry: dict[str, Any] = {"id": node.id, "name": node.name, "kind": node.kind}
+    for key, val in (("op", node.op), ("shape", list(node.shape)), ("dtype", node.dtype),
+                     ("module", node.attrs.get("module"))):
+        if val:
+            entry[key] = val
     if not node.is_op:
-        entry["value"] = tensor_summary(node.value)
-        entry["grad"] = tensor_summary(node.grad)
+        for key, t in (("value", node.value), ("grad", node.grad)):
+            if t is not None:
+                entry[key] = tensor_summary(t)
         if node.id in why:
             entry["why"] = why[node.id]
     else:
         saved = [s for s in dict.fromkeys(node.attrs.get("saved") or ()) if s in graph]
-        entry["saved"] = [graph.node(s).name for s in saved]
+        if saved:
+            entry["saved"] = [graph.node(s).name for s in saved]
     return entry
 
 
-#: A chain-rule text longer than this (a long chain's single path) is replaced by its last step.
+#: A chain-rule text longer than this (a long chain's single path) is left to the page, which
+#: shows its last step (what flows back along each use) from the edges' gradients.
 _WHY_CHARS = 600
 
 
-def _local_why(graph: Graph, node: Node) -> str:
-    """The last step of the chain rule at ``node``: its gradient is the sum of what flows back
-    along its uses (for values whose whole path would be too long to read)."""
-    out = graph.outputs[0].name if len(graph.outputs) == 1 else "L"
-    uses = [e for e in graph.out_edges(node) if e.grad is not None]
-    total = format_tensor(node.grad)
-    if not uses:
-        return f"∂{out}/∂{node.name} = {total}"
-    terms = []
-    for e in uses[:4]:
-        results = graph.successors(e.dst)
-        via = results[0].name if results else graph.node(e.dst).name
-        terms.append(f"∂{out}/∂{via}·∂{via}/∂{node.name}")
-    more = " + …" if len(uses) > 4 else ""
-    parts = " + ".join(format_tensor(e.grad) for e in uses[:4]) + more
-    return f"∂{out}/∂{node.name} = {' + '.join(terms)}{more} = {parts} = {total}"
-
-
 def _explanations(graph: Graph, limit: int) -> dict[str, str]:
-    """``explain()``'s chain-rule text per value node that has a gradient (the first ``limit``
-    of them; a text too long to read becomes its last step)."""
+    """``explain()``'s chain-rule text per value node that has a gradient, on graphs of at most
+    ``limit`` such values (each call walks the whole graph); texts too long to read are left
+    out (the page then shows the last step of the chain rule)."""
     from ..explain import explain
 
     out: dict[str, str] = {}
-    for node in graph.nodes:
-        if node.is_op or node.grad is None:
-            continue
+    values = [n for n in graph.nodes if not n.is_op and n.grad is not None]
+    whole = len(values) <= limit
+    for node in values:
         text = None
-        if len(out) < limit:
+        if whole:
             try:
                 text = str(explain(graph, node, max_paths=6))
             except (ValueError, KeyError, RuntimeError):  # a value explain cannot reach
                 text = None
-        out[node.id] = text if text and len(text) <= _WHY_CHARS else _local_why(graph, node)
+        if text and len(text) <= _WHY_CHARS:
+            out[node.id] = text
     return out
 
 
@@ -236,11 +221,14 @@ def _frame_toggles(frames: Sequence[Frame], graph: Graph
     for i, e in enumerate(graph.edges):
         edges_into.setdefault(e.src, []).append(i)
         edges_into.setdefault(e.dst, []).append(i)
-    phase = None
+    phase, before = None, ()
     for f in frames:
         whole = f.phase in ("title", "hold") or f.phase != phase
         phase = f.phase
-        near = list(dict.fromkeys([*f.active, *f.ops, *f.sums]))
+        # a step changes what it touches, and what the step before touched (now done)
+        here = (*f.active, *f.ops, *f.saved, *f.sums)
+        near = list(dict.fromkeys([*here, *before]))
+        before = here
         values.update(f.index, f.values, near, whole)
         grads.update(f.index, f.grads, near, whole)
         done.update(f.index, f.done, near, whole)
@@ -252,7 +240,7 @@ def _frame_toggles(frames: Sequence[Frame], graph: Graph
     return nodes, edge_grads.toggles
 
 
-def explorer_data(graph: Graph, frames: Sequence[Frame], *, explain_limit: int = 400
+def explorer_data(graph: Graph, frames: Sequence[Frame], *, explain_limit: int = 200
                   ) -> dict[str, Any]:
     """The JSON-ready data of an explorer page for ``graph`` stepped through ``frames``.
 
@@ -263,7 +251,8 @@ def explorer_data(graph: Graph, frames: Sequence[Frame], *, explain_limit: int =
     frames : sequence of Frame
         The animation's frames (:func:`graphanim.frames.build_frames`).
     explain_limit : int
-        Chain-rule texts are worked out for at most this many value nodes (the rest say so).
+        Graphs with at most this many values that have gradients get ``explain()``'s whole
+        chain rule for each; bigger ones get its last step (what flows back along each use).
 
     Returns
     -------
@@ -309,4 +298,5 @@ def explorer_data(graph: Graph, frames: Sequence[Frame], *, explain_limit: int =
         {"path": info.path, "cls": info.cls, "parent": info.parent, "ops": info.ops}
         for path, info in module_tree(graph).items() if path
     ]
-    return {"nodes": nodes, "edges": edges, "frames": out_frames, "modules": modules}
+    return {"nodes": nodes, "edges": edges, "frames": out_frames, "modules": modules,
+            "outputs": [n.id for n in graph.outputs]}

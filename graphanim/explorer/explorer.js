@@ -5,8 +5,8 @@
   // their own module loaders).
   var script = document.currentScript;
   var root = script && script.closest("[data-graphanim-explorer]");
-  if (!root || root.getAttribute("data-ready")) { return; }
-  root.setAttribute("data-ready", "1");
+  if (!root || root.getAttribute("data-started")) { return; }
+  root.setAttribute("data-started", "1");
   var data = JSON.parse(root.querySelector("script.ga-data").textContent);
   var svg = root.querySelector("svg");
   var view = root.querySelector(".ga-view");
@@ -134,6 +134,7 @@
     var box = el("div", "ga-tensor");
     box.appendChild(el("h4", null, title));
     if (!t) { box.appendChild(el("p", "ga-none", "none")); return box; }
+    if (!t.rows && !t.stats) { box.appendChild(el("p", "ga-number", t.text)); return box; }
     if (t.rows) {
       var table = el("table", "ga-numbers");
       t.rows.forEach(function (row) {
@@ -184,9 +185,10 @@
     var n = byId[id];
     inspector.appendChild(el("h3", null, n.name));
     var dl = el("dl", "ga-facts");
-    [["kind", n.kind], ["op", n.op], ["shape", n.shape.length ? n.shape.join("×") : "scalar"],
-     ["dtype", n.dtype], ["module", n.module]].forEach(function (kv) {
-      if (!kv[1] || (n.kind === "op" && kv[0] === "shape")) { return; }
+    var shape = n.kind === "op" ? null : (n.shape ? n.shape.join("×") : "scalar");
+    [["kind", n.kind], ["op", n.op], ["shape", shape], ["dtype", n.dtype],
+     ["module", n.module]].forEach(function (kv) {
+      if (!kv[1]) { return; }
       dl.appendChild(el("dt", null, kv[0]));
       dl.appendChild(el("dd", null, kv[1]));
     });
@@ -199,10 +201,32 @@
     }
     inspector.appendChild(tensorBlock("value", n.value));
     inspector.appendChild(tensorBlock("gradient", n.grad));
-    if (n.why) {
+    var why = n.why || lastStep(n);
+    if (why) {
       inspector.appendChild(el("h4", null, "chain rule"));
-      inspector.appendChild(el("pre", "ga-why", n.why));
+      inspector.appendChild(el("pre", "ga-why", why));
     }
+  }
+  // Where the whole chain rule was too long to send, its last step: the gradient is the sum of
+  // what flows back along each use (upstream gradient × local derivative, per edge).
+  var usesOf = {}, resultOf = {};
+  data.edges.forEach(function (e) {
+    (usesOf[e.src] = usesOf[e.src] || []).push(e);
+    if (byId[e.src] && byId[e.src].kind === "op") { resultOf[e.src] = byId[e.dst]; }
+  });
+  var outName = data.outputs.length === 1 ? byId[data.outputs[0]].name : "L";
+  function lastStep(n) {
+    if (!n.grad) { return ""; }
+    var uses = (usesOf[n.id] || []).filter(function (e) { return e.grad !== null; });
+    var lhs = "∂" + outName + "/∂" + n.name + " = ";
+    if (!uses.length) { return lhs + n.grad.text; }
+    var terms = uses.slice(0, 4).map(function (e) {
+      var via = (resultOf[e.dst] || byId[e.dst]).name;
+      return "∂" + outName + "/∂" + via + "·∂" + via + "/∂" + n.name;
+    });
+    var more = uses.length > 4 ? " + …" : "";
+    var nums = uses.slice(0, 4).map(function (e) { return e.grad; });
+    return lhs + terms.join(" + ") + more + " = " + nums.join(" + ") + more + " = " + n.grad.text;
   }
   Object.keys(nodeEls).forEach(function (id) {
     var e = nodeEls[id];
@@ -224,9 +248,14 @@
     svg.setAttribute("viewBox", c.map(function (v) { return v.toFixed(2); }).join(" "));
     var scale = Math.min(view.clientWidth / c[2], view.clientHeight / c[3]) || 1;
     sizes.forEach(function (s) {
-      root.classList.toggle("ga-hide-" + s.replace(".", "_"), +s * scale < 6);
+      var hide = +s * scale < 6;  // a label under ~6 px on screen is noise: hide it
+      if (hidden[s] !== hide) {
+        hidden[s] = hide;
+        root.classList.toggle("ga-hide-" + s.replace(".", "_"), hide);
+      }
     });
   }
+  var hidden = {};
   function fit() { setCam(full.slice()); }
   function toSvg(clientX, clientY) {
     var r = svg.getBoundingClientRect(), s = Math.max(cam[2] / r.width, cam[3] / r.height);
@@ -294,7 +323,8 @@
   function inside(path) {
     var ids = {};
     data.nodes.forEach(function (n) {
-      if (n.module === path || n.module.indexOf(path + ".") === 0) { ids[n.id] = 1; }
+      var m = n.module || "";
+      if (m === path || m.indexOf(path + ".") === 0) { ids[n.id] = 1; }
     });
     return ids;
   }
@@ -346,4 +376,5 @@
   fit();
   inspect(null);
   show(0);
+  root.setAttribute("data-ready", "1");  // interactive (tests and benchmarks wait for this)
 })();

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -38,6 +39,17 @@ def json_script(data: Any) -> str:
 def _button(action: str, label: str, text: str) -> str:
     return (f'<button type="button" data-do="{action}" aria-label="{label}" '
             f'title="{label}">{text}</button>')
+
+
+_FONT_SIZE = re.compile(r'<text[^>]*\bdata-fs="([0-9.]+)"')
+
+
+def _label_rules(svg: str) -> str:
+    """One CSS rule per label size in ``svg``: the page hides labels of a size while they would
+    be drawn under ~6 px (a class on the root says which sizes)."""
+    sizes = sorted(set(_FONT_SIZE.findall(svg)), key=float)
+    return "".join(f'.ga-hide-{s.replace(".", "_")} text[data-fs="{s}"]{{display:none}}'
+                   for s in sizes)
 
 
 def _module_buttons(modules: list[dict[str, Any]]) -> str:
@@ -81,7 +93,7 @@ def explorer_html(svg: str, data: dict[str, Any], *, standalone: bool, title: st
     last = data["frames"][-1]["caption"] if n else ""
     body = (
         '<div class="ga-x" data-graphanim-explorer tabindex="-1">'
-        f'<style>{_asset("explorer.css")}</style>'
+        f'<style>{_asset("explorer.css")}{_label_rules(svg)}</style>'
         f'<div class="ga-toolbar" role="toolbar" aria-label="steps">{controls}</div>'
         f'<div class="ga-main"><div class="ga-view">{svg}</div>'
         '<div class="ga-inspector" role="region" aria-label="inspector"></div></div>'
