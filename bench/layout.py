@@ -33,7 +33,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dags import chain, lecture_graphs, random_dag
 
 from graphanim.graph import Graph
-from graphanim.layout import _dot_source, _parse_plain, count_crossings, layered_layout
+from graphanim.layout import count_crossings, layered_layout
+from graphanim.layout.dot import dot_source, parse_plain
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> tuple[Any, float]:
@@ -47,14 +48,14 @@ def timed(fn: Callable[[], Any], repeat: int) -> tuple[Any, float]:
 
 def dot_positions(graph: Graph, cap: float) -> dict[str, tuple[float, float]] | str:
     """``dot_layout(graph)`` with a time cap; a string says why there is no result."""
-    source = _dot_source(graph, "LR")
+    source = dot_source(graph, "LR")
     try:
         run = subprocess.run(
             ["dot", "-Tplain"], input=source.encode(), capture_output=True, timeout=cap, check=True
         )
     except subprocess.TimeoutExpired:
         return f"> {cap:.0f} s"
-    return _parse_plain(graph, run.stdout.decode(), "LR")
+    return parse_plain(graph, run.stdout.decode(), "LR")
 
 
 def workloads(quick: bool) -> list[tuple[str, Graph]]:

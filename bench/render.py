@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dags import chain, lecture_graphs, random_dag
 
 from graphanim import render
+from graphanim.backends.matplotlib import draw_figure
 from graphanim.graph import Graph
 
 
@@ -130,7 +131,7 @@ def static_table(cases: dict[str, Graph], repeat: int) -> list[str]:
             def plot_only(g: Graph = g, pos: Any = pos) -> Any:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    return render._figure(g, {"layout": pos}, "svg")
+                    return draw_figure(g, {"layout": pos}, "svg")
 
             t_plot, _ = _best(plot_only, repeat)
 

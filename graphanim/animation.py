@@ -118,9 +118,11 @@ class Animation:
         step: str | None = None,
         max_frames: int | None = MAX_FRAMES,
     ) -> None:
-        for name, value in (("fps", fps), ("dpi", dpi)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        from .writers import check_fps
+
+        fps = check_fps(fps)  # each format's own limits are checked again by save(path)
+        if isinstance(dpi, bool) or not isinstance(dpi, (int, float)) or not dpi > 0:
+            raise ValueError(f"dpi must be a positive number, got {dpi!r}")
         if figsize is not None:
             try:
                 w, h = (float(v) for v in figsize)
@@ -256,10 +258,11 @@ class Animation:
         graphanim.writers.FFmpegNotFoundError
             For ``.mp4``/``.webm`` without ffmpeg, before any frame is drawn (save as ``.gif``).
         """
-        from .writers import GifWriter, gif_palette, write_frames, writer_for
+        from .writers import GifWriter, check_fps, gif_palette, write_frames, writer_for
 
         cls = writer_for(path)
         cls.check()  # e.g. a missing ffmpeg fails here, before anything is drawn
+        check_fps(self.fps, cls.suffix)  # e.g. fps=60 in a GIF, before anything is drawn
         scene = self._scene()
         try:
             kwargs: dict[str, Any] = {}

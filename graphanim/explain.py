@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .graph import Graph, Node, format_number, format_tensor
+from .ops import op_info
 
 __all__ = [
     "Explanation",
@@ -58,39 +59,6 @@ def _operand_values(graph: Graph, op: Node) -> list[Any]:
     return [graph[e.src].value for e in graph.in_edges(op.id)]
 
 
-#: op name -> function of the operand tensors, used to differentiate one op on its own when the
-#: recorded backward cannot give the local derivative (zero upstream gradient).
-def _op_functions() -> dict[str, Callable[..., Any]]:
-    import torch
-
-    return {
-        "add": lambda a, b: a + b,
-        "sub": lambda a, b: a - b,
-        "mul": lambda a, b: a * b,
-        "div": lambda a, b: a / b,
-        "neg": lambda a: -a,
-        "sin": torch.sin,
-        "cos": torch.cos,
-        "tan": torch.tan,
-        "exp": torch.exp,
-        "log": torch.log,
-        "sqrt": torch.sqrt,
-        "tanh": torch.tanh,
-        "sigmoid": torch.sigmoid,
-        "relu": torch.relu,
-        "abs": torch.abs,
-        "square": torch.square,
-        "reciprocal": torch.reciprocal,
-        "maximum": torch.maximum,
-        "minimum": torch.minimum,
-        "max": torch.maximum,
-        "min": torch.minimum,
-        "sum": torch.sum,
-        "mean": torch.mean,
-        "matmul": torch.matmul,
-    }
-
-
 def local_derivative(graph: Graph, op: Node, operand: int) -> float | None:
     """∂(op output)/∂(operand ``operand``) for scalar values, from the recorded data.
 
@@ -121,7 +89,7 @@ def local_derivative(graph: Graph, op: Node, operand: int) -> float | None:
 def _derivative_alone(graph: Graph, op: Node, operand: int) -> float | None:
     import torch
 
-    fn = _op_functions().get(op.op or "")
+    fn = op_info(op.op).function if op.op else None
     if op.op in ("pow", "pow_") and "exponent" in op.attrs:
         exponent = op.attrs["exponent"]
 
@@ -314,7 +282,7 @@ def explain(graph: Graph, key: str | Node, *, max_paths: int = MAX_PATHS) -> Exp
     node = graph[key]
     if node.kind == "op":
         raise ValueError(f"{node.name!r} is an op; explain the gradient of a value node instead")
-    if not getattr(graph, "has_backward", True) or all(n.grad is None for n in graph.outputs):
+    if not graph.has_backward or all(n.grad is None for n in graph.outputs):
         raise ValueError("the graph has no backward pass; capture it with backward=True")
     outputs = [o for o in graph.outputs if o.grad is not None]
     out_ids = {o.id for o in outputs}
@@ -340,7 +308,7 @@ def _enumerate_paths(
 ) -> list[Term]:
     terms: list[Term] = []
     edge_index = {id(e): i for i, e in enumerate(graph.edges)}
-    seeds = dict(zip((o.id for o in graph.outputs), getattr(graph, "seeds", None) or []))
+    seeds = dict(zip((o.id for o in graph.outputs), graph.seeds))
     for out in outputs:
         if out.id not in downstream:
             continue
@@ -482,7 +450,7 @@ def check(
     """
     import torch
 
-    from .trace import forked_rng, modules_kept, set_rng_state
+    from .capture import forked_rng, modules_kept, set_rng_state
 
     names = list(graph.inputs)
     base = [a.detach().double().clone() if isinstance(a, torch.Tensor) else a for a in args]

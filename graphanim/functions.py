@@ -13,9 +13,9 @@ T = TypeVar("T", bound=type)
 #: under the same name (a notebook cell run twice) replaces the earlier entry.
 _REGISTRY: dict[str, type] = {}
 
-#: The recorders of the captures in progress, innermost last (see ``graphanim.trace``). A
+#: The recorders of the captures in progress, innermost last (see ``graphanim.capture``). A
 #: decorated ``apply`` reports to the innermost one; with none active it adds no work.
-_RECORDERS: list[Any] = []
+RECORDERS: list[Any] = []
 
 
 def _qualified(cls: type) -> str:
@@ -103,9 +103,9 @@ def trackable_function(cls: T) -> T:
         original: Callable[..., Any] = cls.apply  # bound to cls
 
         def apply(*args: Any, **kwargs: Any) -> Any:
-            if not _RECORDERS:
+            if not RECORDERS:
                 return original(*args, **kwargs)
-            return _RECORDERS[-1].record_function(cls, original, args, kwargs)
+            return RECORDERS[-1].record_function(cls, original, args, kwargs)
 
         apply._graphanim = True  # type: ignore[attr-defined]
         apply.__doc__ = original.__doc__

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import networkx as nx
 
-__all__ = ["NODE_KINDS", "Edge", "Graph", "Node", "Packer", "plain_text"]
+__all__ = ["NODE_KINDS", "Edge", "Graph", "Node", "Packer", "plain_text", "valid_text"]
 
 #: The kinds a node can have, in the order they are documented.
 NODE_KINDS = ("input", "constant", "op", "value", "output")
@@ -18,6 +18,21 @@ NODE_KINDS = ("input", "constant", "op", "value", "output")
 # control characters, and the invisible direction marks and overrides (they would reorder text
 # in DOT output, reprs and terminals)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\u061c]")
+
+
+def valid_text(text: str) -> str:
+    """``text`` with every lone surrogate written out as its escape (``x\\udc80``).
+
+    ``os.fsdecode`` gives such code points for file names that are not valid UTF-8; no font or
+    file format can hold them, so every name entering a graph passes through here.
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def plain_text(text: str) -> str:
@@ -29,7 +44,7 @@ def plain_text(text: str) -> str:
     text = str(text)
     if text.isidentifier() or text.replace(".", "").isalnum():
         return text  # the common case: a variable, parameter or op name
-    text = text.replace("\n", " ").replace("\t", " ").replace("\r", " ")
+    text = valid_text(text).replace("\n", " ").replace("\t", " ").replace("\r", " ")
     text = _CONTROL.sub("", text)
     # matplotlib reads text as math only between unescaped dollar pairs, and shows ``\$`` as ``$``
     return text.replace("$", r"\$")
@@ -284,7 +299,9 @@ class Graph:
 
     Value nodes and op nodes alternate (value -> op -> value). ``nodes`` is a topological order
     (forward execution order); ``edges`` are sorted by their destination's position, then operand
-    index.
+    index. ``inputs``, ``outputs``, ``backward_order`` and ``parameters`` are given as node ids;
+    the keyword fields are what a capture records besides (see the attributes below), each with
+    a default for graphs built by hand.
     """
 
     def __init__(
@@ -296,6 +313,11 @@ class Graph:
         backward_order: Iterable[str] = (),
         parameters: Iterable[str] = (),
         *,
+        seeds: Iterable[Any] = (),
+        modules: dict[str, str] | None = None,
+        module_calls: dict[int, tuple[str, int | None]] | None = None,
+        has_backward: bool | None = None,
+        rng_state: Any = None,
         _sequential_ids: bool = False,
     ) -> None:
         self.nodes: list[Node] = list(nodes)
@@ -315,20 +337,39 @@ class Graph:
         self.outputs: list[Node] = [at[pos[i]] for i in outputs]
         self.backward_order: list[Node] = [at[pos[i]] for i in backward_order]
         #: the seeds of the backward pass, one per output (``None`` where none was seeded)
-        self.seeds: list[Any] = []
+        self.seeds: list[Any] = list(seeds)
         # the random generators' state func started from, when captured (check() re-runs func
         # from it, so a dropout mask is the captured one)
-        self._rng_state: Any = None
+        self._rng_state: Any = rng_state
         #: module path -> class name of the nn.Modules whose ops are in the graph ("" is the root
         #: when ``func`` itself is a module); op nodes name their innermost module in
         #: ``attrs["module"]``
-        self.modules: dict[str, str] = {}
+        self.modules: dict[str, str] = {} if modules is None else modules
         #: number -> (module path, number of the enclosing call or None) for each nn.Module
         #: call an op ran in (and the calls around those), numbered in call order; op nodes name
         #: the innermost call in ``attrs["module_call"]``. Two calls of one module (a ReLU used
         #: twice) have different numbers.
-        self.module_calls: dict[int, tuple[str, int | None]] = {}
+        self.module_calls: dict[int, tuple[str, int | None]] = (
+            {} if module_calls is None else module_calls
+        )
+        self._has_backward = has_backward
         self._index(pos)
+
+    @property
+    def has_backward(self) -> bool:
+        """Whether the graph holds a backward pass: as the capture says (``backward=``), or for
+        a graph built by hand, whether it has a backward order or any gradient."""
+        if self._has_backward is not None:
+            return self._has_backward
+        return (
+            bool(self.backward_order)
+            or any(n.grad is not None for n in self.nodes)
+            or any(e.grad is not None for e in self.edges)
+        )
+
+    @has_backward.setter
+    def has_backward(self, flag: bool | None) -> None:
+        self._has_backward = None if flag is None else bool(flag)
 
     def _node_of(self, node_id: str) -> Node:
         return self.nodes[self._pos[node_id]]
@@ -412,11 +453,15 @@ class Graph:
             )
         if key in self._pos:
             return self._node_of(key)
+        if valid_text(key) != key:  # names are stored with lone surrogates escaped
+            return self[valid_text(key)]
         known = sorted({n.name for n in self.nodes if n.kind != "op" and not n.attrs.get("scalar")})
         raise KeyError(f"no node named {key!r}; known names: {', '.join(known) or '(none)'}")
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and (key in self._by_name or key in self._pos)
+        if not isinstance(key, str):
+            return False
+        return key in self._by_name or key in self._pos or valid_text(key) in self._by_name
 
     def __len__(self) -> int:
         return len(self.nodes)
@@ -525,7 +570,7 @@ _RESERVED = {"name", "label", "kind", "value", "grad", "shape", "op", "dtype"}
 
 
 def _dot_escape(text: str) -> str:
-    text = _CONTROL.sub("", str(text))
+    text = _CONTROL.sub("", valid_text(str(text)))
     for ch in '\\"{}|<>':
         text = text.replace(ch, "\\" + ch)
     return text.replace("\n", " ")

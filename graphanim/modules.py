@@ -22,7 +22,7 @@ number -> (path, number of the enclosing call)). A collapsed node stands for one
 module, not for the module: a module called twice (the one ``ReLU`` of a ResNet block, a
 weight-shared RNN cell applied at each time step) is two nodes, in forward order, even when the
 calls come back to back. The renderer's module boxes group the ops the same way, a box per call
-(``_call_chains``). Graphs that record no calls (hand-built ones) fall back to runs of
+(``call_chains``). Graphs that record no calls (hand-built ones) fall back to runs of
 consecutive ops in one module.
 """
 
@@ -42,6 +42,7 @@ __all__ = [
     "ModuleInfo",
     "at_depth",
     "auto_depth",
+    "call_chains",
     "collapse",
     "module_level",
     "module_tree",
@@ -142,7 +143,7 @@ def module_tree(graph: Graph) -> dict[str, ModuleInfo]:
     >>> tree["net.0"].parameters
     ['net.0.weight', 'net.0.bias']
     """
-    modules = dict(getattr(graph, "modules", None) or {})
+    modules = dict(graph.modules)
     paths: dict[str, str] = {"": modules.get("", "")}  # path -> class, in first-seen order
     wanted = list(modules) + [op.attrs.get("module") or "" for op in graph.ops]
     for path in wanted:
@@ -236,12 +237,12 @@ class CollapsedGraph(Graph):
     """A graph whose deep modules are collapsed into single op nodes (see :func:`collapse`).
 
     Besides the :class:`~graphanim.graph.Graph` fields it has ``source`` (the graph it was made
-    from), ``depth`` and ``has_backward``, and a cached :meth:`layout` like ``TorchGraph``'s.
+    from; ``None`` until :func:`collapse` sets it) and ``depth``, and a cached :meth:`layout`
+    like ``TorchGraph``'s.
     """
 
-    source: Graph
-    depth: int
-    has_backward: bool
+    source: Graph | None = None
+    depth: int = 0
 
     def layout(self, layout: Any = None, **kwargs: Any) -> dict[str, tuple[float, float]]:
         """Node positions ``{node_id: (x, y)}``, computed once per layout choice and cached.
@@ -270,9 +271,7 @@ class _Calls:
     """Reads ``graph.module_calls`` and the call numbers on op nodes (see :meth:`key`)."""
 
     def __init__(self, graph: Graph) -> None:
-        self.calls: dict[int, tuple[str, int | None]] = dict(
-            getattr(graph, "module_calls", None) or {}
-        )
+        self.calls: dict[int, tuple[str, int | None]] = dict(graph.module_calls)
         self._chains: dict[int | None, list[int]] = {None: []}
 
     def start(self, op: Node) -> int | None:
@@ -349,7 +348,7 @@ def _groups(
     return groups
 
 
-def _call_chains(graph: Graph) -> dict[str, list[tuple[str, int]]]:
+def call_chains(graph: Graph) -> dict[str, list[tuple[str, int]]]:
     """Op id -> the module calls it ran in, outermost first, each ``(path, n)`` for the ``n``-th
     call of ``path`` (1, 2, ... in forward order); what the renderer's module boxes group.
 
@@ -361,7 +360,7 @@ def _call_chains(graph: Graph) -> dict[str, list[tuple[str, int]]]:
     missing from ``graph.modules`` are left out, and so is an op whose own module is missing
     from it (the root ``""`` has no level and never appears).
     """
-    mods = getattr(graph, "modules", None) or {}
+    mods = graph.modules
     calls = _Calls(graph)
     out: dict[str, list[tuple[str, int]]] = {}
     count: dict[str, int] = {}
@@ -384,6 +383,9 @@ def _call_chains(graph: Graph) -> dict[str, list[tuple[str, int]]]:
         if chain:
             out[op.id] = chain
     return out
+
+
+_call_chains = call_chains  # alias until render.py switches
 
 
 def _check_depth(depth: Any) -> int:
@@ -499,7 +501,7 @@ def collapse(graph: Graph, depth: int) -> CollapsedGraph:
     depth = _check_depth(depth)
     calls = _Calls(graph)
     groups = _groups(graph, depth, calls)
-    modules = dict(getattr(graph, "modules", None) or {})
+    modules = dict(graph.modules)
     by_id = {n.id: n for n in graph.nodes}
     input_ids = {n.id for n in graph.inputs.values()}
     output_ids = {n.id for n in graph.outputs}
@@ -630,7 +632,7 @@ def collapse(graph: Graph, depth: int) -> CollapsedGraph:
     )
     node_of = {op.id: members[0].id for _, members in groups for op in members}
     result.backward_order = _backward_order(graph, result, node_of)
-    result.seeds = list(getattr(graph, "seeds", []))
+    result.seeds = list(graph.seeds)
     shown = {op.attrs.get("module") or "" for op in result.ops}
     result.modules = {
         path: cls
@@ -642,12 +644,7 @@ def collapse(graph: Graph, depth: int) -> CollapsedGraph:
     result.module_calls = {c: calls.calls[c] for c in sorted(kept)}
     result.source = graph
     result.depth = depth
-    flag = getattr(graph, "has_backward", None)
-    result.has_backward = (
-        bool(flag)
-        if flag is not None
-        else bool(graph.backward_order) or any(n.grad is not None for n in graph.nodes)
-    )
+    result.has_backward = graph.has_backward
     return result
 
 

@@ -62,14 +62,11 @@ class TorchGraph(Graph):
         names: Sequence[str] | None = None,
         backward: bool = True,
     ) -> None:
-        from .trace import trace
+        from .capture import capture
 
-        captured = trace(func, args, grad_outputs, names=names, backward=backward)
-        # adopt the captured graph's data as is (it is already indexed)
-        self.__dict__.update(captured.__dict__)
+        super().__init__(**capture(func, args, grad_outputs, names=names, backward=backward))
         self.func = func
         self.args = list(args)
-        self.has_backward = backward
         self._layouts: dict[Any, Positions] = {}
 
     # -- layout -------------------------------------------------------------------------------
@@ -174,8 +171,8 @@ class TorchGraph(Graph):
         Returns a :class:`graphanim.explain.GradCheck`: ``.ok``, ``.rows``, a printable table.
         A custom Function with a wrong ``backward`` shows up here as a mismatch.
         """
+        from .capture import as_input
         from .explain import check
-        from .trace import _as_input
 
         if not self.has_backward:
             raise ValueError(
@@ -185,7 +182,7 @@ class TorchGraph(Graph):
         values = []
         it = iter(names)
         for a in self.args:
-            v = _as_input(a, "arg")
+            v = as_input(a, "arg")
             if hasattr(v, "detach"):
                 name = next(it, None)
                 node = self.inputs.get(name) if name is not None else None

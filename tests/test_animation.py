@@ -216,7 +216,7 @@ def _no_drawing(monkeypatch) -> None:
 
 def test_missing_ffmpeg_fails_before_drawing(tmp_path: Path, product, monkeypatch) -> None:
     anim = product.animate("both", dpi=DPI)
-    monkeypatch.setattr(writers, "find_ffmpeg", lambda: None)
+    monkeypatch.setattr("graphanim.io.video.find_ffmpeg", lambda: None)
     _no_drawing(monkeypatch)
     with pytest.raises(FFmpegNotFoundError, match=r"ffmpeg.*\.gif"):
         anim.save(tmp_path / "x.mp4")

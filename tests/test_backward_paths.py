@@ -17,7 +17,8 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 
-from graphanim import TorchGraph, trace
+from graphanim import TorchGraph
+from graphanim.capture import backward as trace
 
 from ._functions import Sigmoid
 from ._programs import programs

@@ -16,8 +16,11 @@ import torch
 from PIL import Image
 
 import graphanim
-from graphanim import TorchGraph, cli, writers
+from graphanim import TorchGraph, writers
 from graphanim.cli import main
+from graphanim.cli import output as cli_output
+from graphanim.cli import run as cli_run
+from graphanim.cli.language import FUNCTIONS
 from graphanim.expr import compile_expression
 
 REPO = Path(graphanim.__file__).resolve().parent.parent
@@ -99,7 +102,7 @@ def test_options_reach_the_library(monkeypatch: pytest.MonkeyPatch) -> None:
         "layout": "layered",
         "dpi": 150,
         "depth": None,
-        "path": "o.pdf",
+        "path": str(Path.cwd() / "o.pdf"),
     }
     assert main([*argv, "--depth", "2"]) == 0 and seen["depth"] == 2
 
@@ -122,11 +125,11 @@ def test_animation_options_and_default_direction(monkeypatch: pytest.MonkeyPatch
     base = {"theme": "light", "layout": "layered", "depth": None}
     assert calls == [
         ("backward", base),
-        ("save", "a.gif"),
+        ("save", str(Path.cwd() / "a.gif")),  # absolute: fixed before the user's code runs
         ("both", {**base, "fps": 4.0, "dpi": 80}),
-        ("save", "b.html"),
+        ("save", str(Path.cwd() / "b.html")),
         ("forward", base),
-        ("save", "graph.gif"),
+        ("save", str(Path.cwd() / "graph.gif")),
     ]
 
 
@@ -275,7 +278,7 @@ def test_output_path_is_checked_first(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # nothing else runs: not even the expression is parsed
-    monkeypatch.setattr(cli, "_capture_expression", lambda *a: pytest.fail("work was done"))
+    monkeypatch.setattr(cli_run, "capture_expression", lambda *a: pytest.fail("work was done"))
     message = fails(capsys, [*SIN, "-o", output])
     assert fragment in message
     assert files(tmp_path) == []
@@ -348,7 +351,7 @@ def test_video_without_ffmpeg_fails_before_any_work(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(writers, "find_ffmpeg", lambda: None)
+    monkeypatch.setattr("graphanim.io.video.find_ffmpeg", lambda: None)
     monkeypatch.setattr(TorchGraph, "__init__", lambda *a, **k: pytest.fail("captured"))
     message = fails(capsys, [*SIN, "-o", f"movie{suffix}"])
     assert "ffmpeg" in message and "-o movie.gif" in message
@@ -418,14 +421,14 @@ def test_every_help_example_runs(
         def save(self, path):  # type: ignore[no-untyped-def]
             written.append(str(path))
 
-    monkeypatch.setattr(cli, "_ffmpeg_available", lambda: True)
+    monkeypatch.setattr(cli_output, "ffmpeg_available", lambda: True)
     monkeypatch.setattr(TorchGraph, "save", lambda self, path, **kw: written.append(str(path)))
     monkeypatch.setattr(TorchGraph, "animate", lambda self, d, **kw: FakeAnimation())
     Path("model.py").write_text("import torch\n\ndef loss(w, b):\n    return torch.tanh(2*w + b)\n")
     for example in examples:
         argv = shlex.split(example)[2:]
         assert main(["render", *argv]) == 0, example
-    assert written == [
+    assert [Path(p).relative_to(Path.cwd()).as_posix() for p in written] == [
         "sin.png",
         "square.svg",
         "e.pdf",
@@ -444,6 +447,57 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 def test_no_arguments_print_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert "render" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("fps", "out", "says"),
+    [
+        ("inf", "g.gif", "finite"),
+        ("nan", "g.mp4", "finite"),
+        ("1e-9", "g.html", "4.66e-07 to 1000"),
+        ("60", "g.gif", "from 0.00153 to 50 (GIF frame delays are whole hundredths"),
+        ("0.0001", "g.webm", "from 0.001 to 1000"),
+    ],
+)
+def test_fps_is_checked_against_the_format(
+    fps: str, out: str, says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cli_output, "ffmpeg_available", lambda: True)
+    monkeypatch.setattr(cli_run, "capture_expression", lambda *a: pytest.fail("work was done"))
+    assert main([*SIN, "-o", out, "--fps", fps]) == 2
+    err = capsys.readouterr().err
+    assert "fps" in err and says in err and "Traceback" not in err
+    assert files(tmp_path) == []
+
+
+def test_read_only_output_is_kept_unless_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "g.svg"
+    target.write_bytes(b"old")
+    target.chmod(0o444)
+    message = fails(capsys, [*SIN, "-o", "g.svg"])
+    assert message == (
+        "error: -o: 'g.svg' is read-only (mode 0444); pass --force to replace it, or name "
+        "another file"
+    )
+    assert target.read_bytes() == b"old"
+    assert main([*SIN, "-o", "g.svg", "--force"]) == 0
+    assert b"<svg" in target.read_bytes() and files(tmp_path) == ["g.svg"]
+
+
+def test_values_starting_with_a_dash_are_kept_exactly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["render", "-x*2", "--at", "x=-1", "--dpi", "30", "-o", "-x.png"]) == 0
+    assert capsys.readouterr().out == "-x.png\n"
+    assert files(tmp_path) == ["-x.png"]
+    assert main([*SIN, "--depth", "-1"]) == 2  # argparse's usage error, the value as given
+    err = capsys.readouterr().err
+    assert "got '-1'" in err and "' -1'" not in err
+    message = fails(capsys, [*SIN, "--grad-output", "-1", "-2"])
+    assert "--grad-output has 2 values" in message
 
 
 @pytest.mark.parametrize(
@@ -666,7 +720,7 @@ def test_subprocess_version_and_usage(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------ hardening: injection, Unicode
 
-FUNCTION_LIST = " ".join(cli.FUNCTIONS)
+FUNCTION_LIST = " ".join(FUNCTIONS)
 
 INJECTION = [
     (
@@ -856,10 +910,10 @@ def test_a_list_split_by_the_shell_is_joined_in_linear_time(
 
     tokens = ["x=[1,", *(["1,"] * 200_000), "1]"]  # `--at x=[1, 1, ...]` unquoted
     start = time.perf_counter()
-    (joined,) = cli._join_lists(tokens)
+    (joined,) = cli_run.join_lists(tokens)
     assert time.perf_counter() - start < 1.0
     assert joined.count("1") == 200_002
-    assert cli._join_lists(["x=[[1,", "2],", "[3,", "4]]", "y=[5]", "z=1"]) == [
+    assert cli_run.join_lists(["x=[[1,", "2],", "[3,", "4]]", "y=[5]", "z=1"]) == [
         "x=[[1, 2], [3, 4]]",
         "y=[5]",
         "z=1",
@@ -872,7 +926,7 @@ def test_a_list_split_by_the_shell_is_joined_in_linear_time(
 def test_total_numbers_in_all_at_values_are_limited(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(cli, "MAX_TOTAL_ELEMENTS", 10)
+    monkeypatch.setattr(cli_run, "MAX_TOTAL_ELEMENTS", 10)
     argv = ["render", "sum(a) + sum(b)", "--at", "a=[1,2,3,4,5,6]", "b=[1,2,3,4,5]"]
     assert fails(capsys, argv) == "error: --at: too many numbers in all (11 up to b; limit 10)"
 
@@ -929,7 +983,7 @@ def test_path_tricks_are_refused_before_any_work(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(cli, "_capture_expression", lambda *a: pytest.fail("work was done"))
+    monkeypatch.setattr(cli_run, "capture_expression", lambda *a: pytest.fail("work was done"))
     assert fails(capsys, [*SIN, "-o", output]) == f"error: {message}"
     assert files(tmp_path) == []
 
@@ -939,7 +993,7 @@ def test_folder_where_no_file_can_be_created(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # /proc refuses new files even to root, for whom a permission check always passes
-    monkeypatch.setattr(cli, "_capture_expression", lambda *a: pytest.fail("work was done"))
+    monkeypatch.setattr(cli_run, "capture_expression", lambda *a: pytest.fail("work was done"))
     message = fails(capsys, [*SIN, "-o", "/proc/graphanim-test.png"])
     assert re.fullmatch(
         r"error: -o: cannot create a file in folder '/proc' \((No such file or "
@@ -1056,7 +1110,7 @@ def fail_savefig(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def fail_inside_capture(monkeypatch: pytest.MonkeyPatch) -> None:
-    import graphanim.expr as expr
+    import graphanim.cli.expression as expr
 
     real = expr._evaluate
 
@@ -1093,13 +1147,13 @@ FAILING_RUNS = [
         [*SIN[1:], "-o", "out.gif", "--dpi", "30"],
         interrupt_export,
         130,
-        "error: interrupted; nothing was written",
+        "error: interrupted by SIGINT while rendering",
     ),
     (
         [*SIN[1:], "-o", "out.png"],
         fail_inside_capture,
         130,
-        "error: interrupted; nothing was written",
+        "error: interrupted by SIGINT while rendering",
     ),
     (
         [*SIN[1:], "-o", "out.png"],

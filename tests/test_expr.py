@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from graphanim import expr
+from graphanim.cli import language
 from graphanim.expr import (
     FUNCTIONS,
     MAX_DEPTH,
@@ -125,7 +125,9 @@ def test_structural_rejections_say_unsupported_syntax(text: str) -> None:
 
 def test_checks_run_before_anything_is_evaluated(monkeypatch: pytest.MonkeyPatch) -> None:
     # a refused construct anywhere stops the expression before a single torch call
-    monkeypatch.setattr(expr, "_torch_functions", lambda: pytest.fail("torch was called"))
+    monkeypatch.setattr(
+        "graphanim.cli.expression._torch_functions", lambda: pytest.fail("torch was called")
+    )
     with pytest.raises(ExprError, match="attribute access"):
         compile_expression("sin(x) + x.__class__", {"x": 1.0})
 
@@ -458,7 +460,7 @@ def test_functions_match_torch(text, reference) -> None:
 
 
 def test_every_unary_function_runs_with_gradients() -> None:
-    for name in expr._UNARY:
+    for name in language.UNARY:
         c = compile_expression(f"{name}(x)", {"x": 0.5})
         x = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
         out = c.func(x)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 import torch
 
 from graphanim import TorchGraph
-from graphanim.frames import DIRECTIONS, Frame, build_frames
+from graphanim.frames import DIRECTIONS, Frame, FrameCapWarning, build_frames
 from graphanim.graph import Edge, Graph, Node, format_tensor
 
+from ._bench import load as load_bench
 from ._functions import DoubledSigmoid, Sigmoid
+from ._golden import check_golden
 
 
 def lecture_product(a, b):
@@ -535,3 +538,39 @@ def test_frame_sets_are_shared_views_that_compare_like_frozensets() -> None:
     bwd = steps(frames, "backward")
     assert len(bwd[0].grads) < len(bwd[-1].grads)
     assert bwd[0].grads | bwd[-1].grads == frozenset(bwd[-1].grads)
+
+
+# -- golden frames: the refactored frames are exactly what the reviewed ones were ---------------
+def _frames_text(frames: list[Frame]) -> str:
+    """One line per frame: index, phase, step, pass, active ids and edges, ops, saved, what is
+    shown (values, grads, edge grads, done, sums) and the caption and note (JSON strings)."""
+    lines = []
+    for f in frames:
+        shown = {
+            "values": sorted(f.values), "grads": sorted(f.grads),
+            "edge_grads": sorted(f.edge_grads), "done": sorted(f.done), "sums": f.sums,
+        }
+        lines.append(
+            f"{f.index} {f.phase} step={f.step} pass={f.direction} active={','.join(f.active)} "
+            f"edges={','.join(map(str, f.active_edges))} ops={','.join(f.ops)} "
+            f"saved={','.join(f.saved)} shown={json.dumps(shown, ensure_ascii=False)} "
+            f"caption={json.dumps(f.caption, ensure_ascii=False)} "
+            f"note={json.dumps(f.note, ensure_ascii=False)}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def test_golden_frames_of_the_lecture_graphs():
+    graphs = load_bench("dags").lecture_graphs()
+    blocks = []
+    for name, g in graphs.items():
+        for direction in DIRECTIONS:
+            blocks.append(f"# {name} {direction}\n" + _frames_text(build_frames(g, direction)))
+    mlp = graphs["mlp"]
+    for step in ("layer", "module"):
+        frames = build_frames(mlp, "both", step=step)
+        blocks.append(f"# mlp both step={step}\n" + _frames_text(frames))
+    with pytest.warns(FrameCapWarning):
+        capped = build_frames(mlp, "both", max_frames=7)
+    blocks.append("# mlp both max_frames=7\n" + _frames_text(capped))
+    check_golden("frames_lecture.txt", "".join(blocks))

@@ -11,7 +11,7 @@ import torch
 
 import graphanim.functions as gfun
 from graphanim import TorchGraph, trackable_function
-from graphanim.trace import GraphanimWarning
+from graphanim.capture import GraphanimWarning
 
 
 def _state():
@@ -23,7 +23,7 @@ def _state():
         torch._C._len_torch_function_stack(),
         len(M._global_forward_hooks),
         len(M._global_forward_pre_hooks),
-        len(gfun._RECORDERS),
+        len(gfun.RECORDERS),
         torch.is_grad_enabled(),
     )
 
@@ -457,7 +457,7 @@ class _Counting(torch.nn.Module):
 
 
 def test_small_buffers_written_in_place_are_put_back_big_ones_are_reported():
-    from graphanim.trace import BUFFER_COPY_NUMEL
+    from graphanim.capture import BUFFER_COPY_NUMEL
 
     small = _Counting(1)
     with warnings.catch_warnings():
@@ -524,7 +524,7 @@ def test_capture_is_repeatable():
 
 
 def test_big_values_are_aliases_until_an_inplace_op_would_change_them():
-    from graphanim.trace import ALIAS_NUMEL
+    from graphanim.capture import ALIAS_NUMEL
 
     n = ALIAS_NUMEL + 10
 
@@ -545,7 +545,7 @@ def test_big_values_are_aliases_until_an_inplace_op_would_change_them():
 
 
 def test_big_value_changed_behind_our_back_is_reported():
-    from graphanim.trace import ALIAS_NUMEL
+    from graphanim.capture import ALIAS_NUMEL
 
     def f(x):
         y = x * 2
@@ -560,7 +560,7 @@ def test_big_value_changed_behind_our_back_is_reported():
 
 
 def test_unseen_inplace_write_to_a_big_value_is_reported():
-    from graphanim.trace import ALIAS_NUMEL
+    from graphanim.capture import ALIAS_NUMEL
 
     def f(x):
         y = x * 2

@@ -438,6 +438,38 @@ def test_gif_larger_than_the_format_allows(tmp_path: Path) -> None:
     assert target.read_bytes() == b"old"
 
 
+@pytest.mark.parametrize("fps", [float("inf"), float("nan"), 1e-9, 0, -2, True])
+def test_animate_refuses_a_frame_rate_no_format_holds(fps: object) -> None:
+    with pytest.raises(ValueError, match="fps"):
+        branches().animate("forward", fps=fps)  # type: ignore[arg-type]
+
+
+def test_gif_refuses_a_frame_rate_its_delays_cannot_hold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    anim = branches().animate("forward", fps=60)  # fine for a video or the HTML player
+    monkeypatch.setattr(Animation, "_rgb_frames", lambda *a: pytest.fail("a frame was drawn"))
+    with pytest.raises(ValueError, match=r"fps for \.gif must be from 0\.00153 to 50 "
+                                         r"\(GIF frame delays are whole hundredths"):
+        anim.save(tmp_path / "a.gif")
+    assert os.listdir(tmp_path) == []
+
+
+def test_save_figure_keeps_a_read_only_file(tmp_path: Path) -> None:
+    target = tmp_path / "g.png"
+    target.write_bytes(b"old")
+    target.chmod(0o444)
+    with pytest.raises(writers.ReadOnlyTargetError, match=r"g\.png.* is read-only \(mode 0444\)"):
+        branches().save(target)
+    assert target.read_bytes() == b"old"
+    fig = plt.figure()
+    try:
+        writers.save_figure(fig, target, overwrite=True)
+    finally:
+        plt.close(fig)
+    assert target.read_bytes()[:4] == b"\x89PNG" and stat.S_IMODE(target.stat().st_mode) == 0o444
+
+
 def test_suffix_alone_is_not_a_file_name(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"'\.png' is a suffix alone: name the file, e\.g\. "
                                          r"'graph\.png'"):

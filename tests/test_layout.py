@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import shutil
 
@@ -11,14 +12,16 @@ import pytest
 from graphanim.graph import Edge, Graph, Node
 from graphanim.layout import (
     GraphvizNotFound,
-    _inversions,
     compute_layout,
     count_crossings,
     dot_layout,
     layered_layout,
+    op_layers,
 )
+from graphanim.layout.crossings import inversions
 
 from ._bench import load as load_bench
+from ._golden import check_golden
 
 dags = load_bench("dags")
 needs_dot = pytest.mark.skipif(
@@ -427,7 +430,7 @@ def test_inversions_matches_brute_force():
         expected = sum(1 for i, j in itertools.combinations(range(n), 2) if seq[i] > seq[j])
         import numpy as np
 
-        assert _inversions(np.array(seq, dtype=np.int64)) == expected
+        assert inversions(np.array(seq, dtype=np.int64)) == expected
 
 
 # -- captured networks: straight main path, side parameters docked ------------------------------
@@ -673,3 +676,64 @@ def test_shared_parameters_keep_the_main_path_straight(name):
         assert _edges_through_nodes(g, _flow_first(pos, direction), tol=0.5) == [], direction
     assert layered_layout(g) == layered_layout(g)  # deterministic
     assert count_crossings(g, g.layout()) == 0
+
+
+# -- golden positions: the refactored layout gives exactly what the reviewed one gave -----------
+def _positions_text(graphs: dict[str, Graph], directions: tuple[str, ...]) -> str:
+    """One JSON document, one node per line: ``"name/direction": [[id, x, y], ...]`` plus the
+    crossing count of each layout (floats written exactly, so equal text is equal positions)."""
+    blocks = []
+    for name, g in graphs.items():
+        for direction in directions:
+            pos = layered_layout(g, direction=direction)
+            crossings = count_crossings(g, pos, direction=direction)
+            rows = ",\n".join(json.dumps([nid, x, y]) for nid, (x, y) in pos.items())
+            blocks.append(
+                f"{json.dumps(f'{name}/{direction}')}: "
+                f"{{\"crossings\": {crossings}, \"positions\": [\n{rows}\n]}}"
+            )
+    text = "{\n" + ",\n".join(blocks) + "\n}\n"
+    json.loads(text)  # the file stays valid JSON
+    return text
+
+
+def test_golden_lecture_and_module_graphs(lecture):
+    graphs = dict(lecture)
+    graphs.update(
+        {
+            "mlp 3-4-4-1": _mlp_graph(),
+            "residual block": _residual_graph(),
+            "residual net, projection": _residual_net((2, 2, 1, False), (2, 4, 2, True)),
+            "recurrent cell, 3 steps": _recurrent_graph(3),
+            "tied weights": _tied_graph(),
+            "random DAG 100 ops, 30% constants": dags.random_dag(100, 0, p_constant=0.3),
+        }
+    )
+    check_golden("layout_lecture.json", _positions_text(graphs, ("LR", "TB")))
+
+
+def test_golden_dag_1000_ops():
+    graphs = {"random DAG 1000 ops": dags.random_dag(1000, seed=0)}
+    check_golden("layout_dag1000.json", _positions_text(graphs, ("LR",)))
+
+
+@pytest.mark.parametrize("direction", ["LR", "TB"])
+def test_op_layers_read_the_flow_coordinate(lecture, direction):
+    for g in lecture.values():
+        pos = layered_layout(g, direction=direction)
+        layers = op_layers(g, pos)
+        assert list(layers) == [op.id for op in g.ops]
+        flow = [pos[op.id][0] if direction == "LR" else -pos[op.id][1] for op in g.ops]
+        assert list(layers.values()) == flow
+        # along every op -> value edge the layer grows
+        assert all(
+            layers[e.src] < layers[e.dst] for e in g.edges if e.src in layers and e.dst in layers
+        )
+
+
+def test_op_layers_of_a_mirrored_dict_layout(lecture):
+    g = lecture["branch"]
+    pos = layered_layout(g)
+    mirrored = {nid: (-x, y) for nid, (x, y) in pos.items()}  # inputs on the right
+    assert op_layers(g, mirrored) == {op.id: -mirrored[op.id][0] for op in g.ops}
+    assert op_layers(g, {g.nodes[0].id: (0.0, 0.0)}) == {}  # ops without positions left out

@@ -20,6 +20,7 @@ from matplotlib.text import Text
 from graphanim import render
 from graphanim.frames import Frame
 from graphanim.graph import Edge, Graph, Node, format_tensor, plain_text
+from graphanim.scene.cards import as_grid, heatmap_pixels, pool_blocks
 
 from ._functions import DoubledSigmoid
 
@@ -413,6 +414,20 @@ def test_draws_on_a_given_axes():
     assert out is fig
     assert by_gid(fig, "graphanim-n0-name") in ax2.texts
     assert len(ax1.lines) == 1 and not ax1.texts
+
+
+@pytest.mark.parametrize("projection", ["polar", "3d", "mollweide"])
+def test_plot_refuses_an_axes_with_a_projection(projection):
+    """A polar, 3-D or map Axes cannot hold the picture: a ValueError naming the projection and
+    asking for a plain 2-D Axes, before anything is drawn on it."""
+    fig = plt.figure()
+    ax = fig.add_subplot(projection=projection)
+    before = (len(ax.get_children()), ax.get_xlim())
+    with pytest.raises(ValueError, match=rf"plain 2-D Axes.*'{projection}' projection"):
+        render.plot(branch(), ax=ax)
+    assert (len(ax.get_children()), ax.get_xlim()) == before
+    # a plain Axes of the same figure still works
+    assert render.plot(branch(), ax=fig.add_subplot(2, 1, 2)) is fig
 
 
 def test_honours_an_empty_current_figure_and_figsize():
@@ -861,7 +876,7 @@ def test_large_tensors_are_heatmaps_centred_at_zero():
         assert tuple(cells[-1, -1]) == cmap(1.0, bytes=True)  # the most positive: red
         assert tuple(cells[2 * k, 2 * k]) == cmap(0.5, bytes=True)
     # an asymmetric range keeps 0 in the middle: -1 of [-1, 3] is a third of the way to blue
-    img, _, _ = render._heatmap(torch.tensor([[-1.0, 0.0, 3.0, 3.0, 3.0]]))
+    img, _, _ = heatmap_pixels(torch.tensor([[-1.0, 0.0, 3.0, 3.0, 3.0]]))
     cells = img[1:-1, 1:-1]
     k = cells.shape[1] // 5
     assert tuple(cells[0, 0]) == cmap((1 - 1 / 3) / 2, bytes=True)
@@ -876,13 +891,13 @@ def test_large_tensors_are_heatmaps_centred_at_zero():
 
 def test_heatmaps_tile_feature_maps_and_average_big_tensors():
     t = torch.arange(2 * 3 * 4 * 5, dtype=torch.float64).reshape(2, 3, 4, 5)
-    grid = render._as_grid(t)
+    grid = as_grid(t)
     assert grid.shape[0] * grid.shape[1] >= 2 * 3 * 4 * 5
     assert np.isnan(grid).sum() == grid.size - 120
-    pooled = render._pool(np.arange(100.0 * 70).reshape(100, 70), 32)
+    pooled = pool_blocks(np.arange(100.0 * 70).reshape(100, 70), 32)
     assert max(pooled.shape) <= 32 and pooled.mean() == pytest.approx(np.arange(7000.0).mean(),
                                                                        rel=0.02)
-    img, w, h = render._heatmap(torch.randn(1000, 3, generator=torch.Generator().manual_seed(0)))
+    img, w, h = heatmap_pixels(torch.randn(1000, 3, generator=torch.Generator().manual_seed(0)))
     assert img.dtype == np.uint8 and img.shape[2] == 4 and max(w, h) <= 36.0
 
 

@@ -12,6 +12,7 @@ from torch import nn
 
 from graphanim import TorchGraph, render
 from graphanim.graph import Edge, Graph, Node
+from graphanim.scene.boxes import box_chains
 
 
 def _mlp():
@@ -337,7 +338,7 @@ def test_boxes_group_the_ops_as_collapse_does(name):
     g = _stack() if name == "stack" else NETS[name]()
     deepest = max(module_level(op.attrs.get("module") or "") for op in g.ops)
     for shown in [g] + [collapse(g, d) for d in range(1, deepest)]:
-        chains = render._box_chains(shown)
+        chains = box_chains(shown)
         top = deepest if shown is g else shown.depth
         for level in range(1, top + 1):
             held: dict[tuple[str, int], set[str]] = {}

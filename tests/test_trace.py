@@ -322,7 +322,7 @@ def _clean_state():
         torch._C._len_torch_function_stack(),
         len(M._global_forward_hooks),
         len(M._global_forward_pre_hooks),
-        len(gfun._RECORDERS),
+        len(gfun.RECORDERS),
         torch.is_grad_enabled(),
     )
 

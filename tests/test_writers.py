@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 from graphanim import writers
+from graphanim.io import base as io_base
 from graphanim.writers import (
     FFmpegNotFoundError,
     FrameWriter,
@@ -162,7 +163,7 @@ def test_video_reads_back_with_even_size(tmp_path: Path, suffix: str) -> None:
 
 
 def test_missing_ffmpeg_fails_before_any_frame(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(writers, "find_ffmpeg", lambda: None)
+    monkeypatch.setattr("graphanim.io.video.find_ffmpeg", lambda: None)
     drawn = []
 
     def frames() -> Iterator[np.ndarray]:
@@ -314,8 +315,61 @@ def test_bad_fps(tmp_path: Path) -> None:
         write_frames(tmp_path / "x.gif", synthetic(1), fps=0)
 
 
+@pytest.mark.parametrize("fps", [float("inf"), float("nan"), 1e-9, -1.0, 0, True, "2"])
+def test_fps_that_no_format_holds_is_refused_everywhere(tmp_path: Path, fps: object) -> None:
+    with pytest.raises(ValueError, match="fps"):
+        writers.check_fps(fps)
+    for suffix in (".gif", ".html", ".mp4", ".webm"):
+        with pytest.raises(ValueError, match="fps"):
+            writers.check_fps(fps, suffix)
+    with pytest.raises(ValueError, match="fps"):
+        html_player(synthetic(1), fps=fps)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="fps"):
+        write_frames(tmp_path / "x.gif", synthetic(1), fps=fps)  # type: ignore[arg-type]
+    assert os.listdir(tmp_path) == []
+
+
+def test_fps_limits_follow_the_format(tmp_path: Path) -> None:
+    # GIF delays are whole hundredths of a second, 2 to 65535: 50 fps is the most, 60 is not
+    assert writers.check_fps(50, ".gif") == 50.0
+    with pytest.raises(ValueError, match=r"\.gif.*50.*hundredths") as info:
+        write_frames(tmp_path / "x.gif", synthetic(2), fps=60)
+    assert "60" in str(info.value)
+    with pytest.raises(ValueError, match=r"0\.00153"):
+        writers.check_fps(0.001, ".gif")
+    assert writers.check_fps(0.001, ".mp4") == 0.001
+    assert writers.check_fps(60, ".html") == 60.0
+    assert os.listdir(tmp_path) == []
+    out = write_frames(tmp_path / "slow.gif", synthetic(2), fps=100 / 65535, palette=COLOURS)
+    with Image.open(out) as im:
+        assert im.info["duration"] == 655350  # the longest delay a GIF holds, in ms
+
+
+def test_read_only_target_is_kept_unless_overwrite(tmp_path: Path) -> None:
+    target = tmp_path / "x.gif"
+    target.write_bytes(b"old")
+    target.chmod(0o444)
+    with pytest.raises(writers.ReadOnlyTargetError, match=r"x\.gif.*read-only.*overwrite=True"):
+        write_frames(target, synthetic(2), palette=COLOURS)
+    with pytest.raises(PermissionError, match="read-only"):
+        with writers.atomic_path(target) as tmp:
+            tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"old" and sorted(os.listdir(tmp_path)) == ["x.gif"]
+    assert (target.stat().st_mode & 0o777) == 0o444
+    write_frames(target, synthetic(2), palette=COLOURS, overwrite=True)
+    with Image.open(target) as im:
+        assert im.n_frames == 2
+    target.write_bytes(b"old")  # root may write it; the bits still say read-only
+    with writers.allow_overwrite():
+        write_frames(target, synthetic(2), palette=COLOURS)
+    assert target.read_bytes()[:6] == b"GIF89a"
+    with pytest.raises(writers.ReadOnlyTargetError):
+        writers.check_replaceable(target)  # the context is over
+    assert sorted(os.listdir(tmp_path)) == ["x.gif"]
+
+
 def test_register_fills_the_writer_table(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(writers, "writers", dict(writers.writers))
+    monkeypatch.setattr(io_base, "writers", dict(io_base.writers))
 
     @register(".raw")
     class RawWriter(FrameWriter):
@@ -324,7 +378,7 @@ def test_register_fills_the_writer_table(tmp_path: Path, monkeypatch) -> None:
             with open(self._tmp, "ab") as fp:
                 fp.write(frame.tobytes())
 
-    assert writers.writers[".raw"] is RawWriter
+    assert io_base.writers[".raw"] is RawWriter
     out = write_frames(tmp_path / "x.raw", synthetic(2))
     assert os.path.getsize(out) == 2 * 48 * 64 * 3
     with pytest.raises(ValueError, match="dot"):
