@@ -5,12 +5,16 @@ Run by hand from the repository root::
     python bench/render.py            # everything
     python bench/render.py --quick    # skip the 5000-op DAG
 
-Table 1: ``plot`` + ``save`` as SVG (and as PNG, with what the PNG shows) on the lecture graphs,
-the MLP, a 1000-op chain and random DAGs of 1000 and 5000 ops (``bench/dags.py``). The layout is
-timed separately and included in the total, as it is for the peer. Every case runs once to warm
-up (imports, font caches) and is then timed (best of ``--repeat``). Peer: torchviz + Graphviz
-``dot`` on the same computation run in PyTorch, when both are installed (else "n/a").
-Targets: 1000-op DAG <= 2 s, 5000-op DAG <= 15 s.
+Table 1: a static SVG on the lecture graphs, the MLP, a 1000-op chain and random DAGs of 1000 and
+5000 ops (``bench/dags.py``), two ways in the same run: the matplotlib path (the figure drawn by
+the matplotlib backend and written by ``savefig``, what ``save("g.svg")`` did before) and the SVG
+backend (``save("g.svg")`` now: the picture as data, written directly); the speed-up is their
+ratio. The layout is timed separately and included in the total (with the SVG backend), as it is
+for the peer; the PNG column says what the PNG shows. Every case runs once to warm up (imports,
+font caches) and is then timed (best of ``--repeat``). Peer: torchviz + Graphviz ``dot`` on the
+same computation run in PyTorch, when both are installed (else "n/a").
+Targets: 1000-op DAG <= 2 s, 5000-op DAG <= 15 s; SVG backend >= 5x the matplotlib path on the
+1000-op DAG.
 
 Table 2: frames per second of ``Scene.show`` + ``Scene.rgb`` (the animation's drawing work) on
 the lecture graphs and a 100-op chain at 800x600. Target: >= 300 fps on the chain.
@@ -113,60 +117,77 @@ def _peer_seconds(graph: Graph, folder: str) -> float:
 # -- table 1 -------------------------------------------------------------------------------------
 
 
+def _mpl_svg(g: Graph, pos: Any, path: str) -> None:
+    """The matplotlib SVG path (what ``save("g.svg")`` did before the SVG backend): the figure
+    drawn by the matplotlib backend, written by ``savefig``."""
+    from graphanim.scene.themes import rc_context
+    from graphanim.writers import save_figure
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fig = draw_figure(g, {"layout": pos}, "svg")
+        with rc_context():
+            save_figure(fig, path)
+
+
+def _native_svg(g: Graph, pos: Any, path: str) -> None:
+    """``render.save("g.svg")``: the picture as data, written by the SVG backend."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        render.save(g, path, layout=pos)
+
+
+def _legibility_note(g: Graph, pos: Any, png: str) -> str:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        render.save(g, png, layout=pos)
+    from PIL import Image
+
+    with Image.open(png) as im:
+        px = f"{im.size[0]}×{im.size[1]} px"
+    note = "labels legible (≥ 8 pt)"
+    for w in caught:
+        if issubclass(w.category, render.LegibilityWarning):
+            msg = str(w.message)
+            pt = msg.split(" pt")[0].rsplit(" ", 1)[-1]
+            note = (f"labels hidden ({pt} pt would be needed); warns"
+                    if "hidden" in msg else f"labels at {pt} pt; warns")
+    return f"{px}, {note}"
+
+
 def static_table(cases: dict[str, Graph], repeat: int) -> list[str]:
     peer = _peer_available()
     rows = [
-        "| graph | nodes | layout s | plot s | save SVG s | **total s** | SVG size "
-        "| PNG (what it shows) | torchviz + dot s |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---:|",
+        "| graph | nodes | layout s | matplotlib SVG s | SVG backend s | speed-up "
+        "| **total s** | SVG size | PNG (what it shows) | torchviz + dot s | dot ÷ total |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     with tempfile.TemporaryDirectory() as folder:
         warm = next(iter(cases.values()))
-        render.save(warm, os.path.join(folder, "warm.svg"), layout=_positions(warm))
+        warm_pos = _positions(warm)
+        _mpl_svg(warm, warm_pos, os.path.join(folder, "warm.svg"))
+        _native_svg(warm, warm_pos, os.path.join(folder, "warm.svg"))
         for name, g in cases.items():
             t_layout, pos = _best(lambda g=g: _positions(g), repeat)
             svg = os.path.join(folder, f"{name}.svg")
-            png = os.path.join(folder, f"{name}.png")
-
-            def plot_only(g: Graph = g, pos: Any = pos) -> Any:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    return draw_figure(g, {"layout": pos}, "svg")
-
-            t_plot, _ = _best(plot_only, repeat)
-
-            def plot_and_save(g: Graph = g, pos: Any = pos, svg: str = svg) -> None:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    render.save(g, svg, layout=pos)
-
-            t_total, _ = _best(plot_and_save, repeat)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                render.save(g, png, layout=pos)
-            from PIL import Image
-
-            with Image.open(png) as im:
-                px = f"{im.size[0]}×{im.size[1]} px"
-            note = "labels legible (≥ 8 pt)"
-            for w in caught:
-                if issubclass(w.category, render.LegibilityWarning):
-                    msg = str(w.message)
-                    pt = msg.split(" pt")[0].rsplit(" ", 1)[-1]
-                    note = (f"labels hidden ({pt} pt would be needed); warns"
-                            if "hidden" in msg else f"labels at {pt} pt; warns")
+            t_mpl, _ = _best(lambda g=g, pos=pos, svg=svg: _mpl_svg(g, pos, svg + ".mpl.svg"),
+                             repeat)
+            t_svg, _ = _best(lambda g=g, pos=pos, svg=svg: _native_svg(g, pos, svg), repeat)
+            shows = _legibility_note(g, pos, os.path.join(folder, f"{name}.png"))
+            total = t_layout + t_svg
             if peer:
                 try:
-                    peer_s = f"{_peer_seconds(g, folder):.2f}"
+                    t_peer = _peer_seconds(g, folder)
+                    peer_s, ratio = f"{t_peer:.2f}", f"{t_peer / total:.0f}×"
                 except Exception as err:  # a peer failure is a result, not a crash
-                    peer_s = f"failed ({type(err).__name__})"
+                    peer_s, ratio = f"failed ({type(err).__name__})", "n/a"
             else:
-                peer_s = "n/a"
+                peer_s = ratio = "n/a"
             size = os.path.getsize(svg) / 1e6
             rows.append(
-                f"| {name} | {len(g.nodes)} | {t_layout:.2f} | {t_plot:.2f} | "
-                f"{t_total - t_plot:.2f} | **{t_layout + t_total:.2f}** | {size:.1f} MB | "
-                f"{px}, {note} | {peer_s} |"
+                f"| {name} | {len(g.nodes)} | {t_layout:.3f} | {t_mpl:.3f} | {t_svg:.3f} | "
+                f"{t_mpl / t_svg:.1f}× | **{total:.2f}** | {size:.1f} MB | {shows} | "
+                f"{peer_s} | {ratio} |"
             )
             print(rows[-1], file=sys.stderr)
     return rows

@@ -147,6 +147,13 @@ class TorchGraph(Graph):
         graph = at_depth(self, depth, layout=plot_kwargs.get("layout"))
         return str(save(graph, path, dpi=dpi, **plot_kwargs))
 
+    def _repr_svg_(self) -> str:
+        # SVG written from the picture's data: selectable text, a tooltip per node and edge
+        from .modules import at_depth
+        from .render import to_svg_text
+
+        return to_svg_text(at_depth(self, None))
+
     def _repr_png_(self) -> bytes:
         # a notebook shows the graph as plot() would: big networks folded to a depth that fits
         from .modules import at_depth

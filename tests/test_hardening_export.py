@@ -578,6 +578,9 @@ def test_interrupted_picture_leaves_the_old_file(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Figure, "savefig", half_written)
+    from graphanim.backends import svg  # SVG is written without matplotlib
+
+    monkeypatch.setattr(svg, "write_svg", lambda pic, fname: half_written(pic, fname))
     with pytest.raises(KeyboardInterrupt):
         branches().save(target)
     assert target.read_bytes() == b"previous picture"

@@ -4,17 +4,14 @@
 from __future__ import annotations
 
 import io
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..graph import Graph
-from ..scene.cards import check_fields
+from ..scene.build import measure_options
 from ..scene.geometry import (
     MeasuredLayout,
     auto_figsize,
     fit_with_local,
-    graph_has_backward,
     legibility,
     measure_layout,
     node_positions,
@@ -26,8 +23,8 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["draw_figure", "mpl_has_root", "new_figure", "plot", "save", "to_png_bytes",
-           "to_svg_text"]
+__all__ = ["check_plot_kwargs", "draw_figure", "mpl_has_root", "new_figure", "plot",
+           "png_bytes"]
 
 
 def mpl_has_root() -> bool:
@@ -72,30 +69,20 @@ def _draw(
     modules: bool | None = None,
 ) -> Figure:
     th = theme_colors(theme)
-    if not isinstance(graph, Graph):
-        raise TypeError(f"plot() needs a graphanim Graph, got {type(graph).__name__}")
     if ax is not None:
         _check_axes(ax)
-    for name, flag in (("local", local), ("modules", modules)):
-        if flag is not None and not isinstance(flag, bool):
-            raise TypeError(f"{name} must be True, False or None (automatic), got {flag!r}")
-    backward = graph_has_backward(graph)
-    checks = check_fields(graph, check)
-    show_grads = bool((with_all or checks) and backward) if grads is None else bool(grads)
-    show_edge = bool(with_all and backward) if edge_grads is None else bool(edge_grads)
-    show_values = bool(values or with_all)
+    measure, local_first = measure_options(graph, with_all, values=values, grads=grads,
+                                           edge_grads=edge_grads, check=check, local=local,
+                                           modules=modules)
     pos = node_positions(graph, layout, direction)
     with rc_context():
-        measure: dict[str, Any] = {"show_values": show_values, "show_grads": show_grads,
-                   "show_edge_grads": show_edge, "checks": checks, "modules": modules is not False}
-        lay = measure_layout(graph, pos, local=show_edge if local is None else local, **measure)
+        lay = measure_layout(graph, pos, local=local_first, **measure)
         fig, ax, area, user_size = _target(ax, lay, figsize, dpi, managed, kind, th)
         lay, fit = fit_with_local(graph, pos, lay, area, measure, local is None and user_size)
         draw_labels = legibility(lay, fit.f, labels, user_size, "plot", kind)
         paint(ax, lay, fit, th, labels=draw_labels, thumbnails=labels is not False,
-              show_values=show_values, animated=False)
+              show_values=measure["show_values"], animated=False)
     return fig  # type: ignore[return-value]
-
 
 
 def _check_axes(ax: Any) -> None:
@@ -318,49 +305,22 @@ def _resolve_backend() -> None:
             plt.close(plt.figure())
 
 
-def draw_figure(graph: Graph, plot_kwargs: dict[str, Any], kind: str) -> Figure:
-    """A figure not registered with pyplot (nothing to close, no GUI), for files and reprs;
-    ``kind`` (raster, svg, pdf) sets the automatic size cap."""
-    kw = dict(plot_kwargs)
-    with_all = bool(kw.pop("with_all", False))
-    unknown = set(kw) - {"values", "grads", "layout", "theme", "figsize", "dpi", "edge_grads",
-                         "labels", "direction", "local", "check", "modules"}
+#: The keyword arguments of :func:`plot` that files and reprs take (``ax`` aside).
+PLOT_KWARGS = ("with_all", "values", "grads", "layout", "theme", "figsize", "dpi", "edge_grads",
+               "labels", "direction", "local", "check", "modules")
+
+
+def check_plot_kwargs(plot_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``plot_kwargs``; a ``TypeError`` naming any that :func:`plot` does not take."""
+    unknown = set(plot_kwargs) - set(PLOT_KWARGS)
     if unknown:
-        raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
-    return _draw(
-        graph, with_all, values=kw.get("values", True), grads=kw.get("grads"), ax=None,
-        layout=kw.get("layout"), theme=kw.get("theme", "light"), figsize=kw.get("figsize"),
-        dpi=kw.get("dpi"), edge_grads=kw.get("edge_grads"), labels=kw.get("labels"),
-        managed=False, kind=kind, direction=kw.get("direction"), local=kw.get("local"),
-        check=kw.get("check"), modules=kw.get("modules"),
-    )
+        raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}; "
+                        f"expected some of {', '.join(PLOT_KWARGS)}")
+    return dict(plot_kwargs)
 
 
-def save(graph: Graph, path: str | os.PathLike[str], *, dpi: float | None = None,
-         **plot_kwargs: Any) -> Path:
-    """Write the picture of ``graph`` to ``path``: PNG, SVG or PDF by suffix, atomically.
-
-    ``plot_kwargs`` are those of :func:`plot` (``with_all``, ``theme``, ...). The same graph gives
-    the same bytes.
-
-    Raises
-    ------
-    ValueError
-        For a suffix other than ``.png``, ``.svg``, ``.pdf`` (checked before drawing).
-    """
-    from ..writers import STATIC_FORMATS, check_output_path, save_figure
-
-    p = check_output_path(path, STATIC_FORMATS)
-    kind = {".png": "raster", ".svg": "svg", ".pdf": "pdf"}[p.suffix.lower()]
-    if dpi is not None:
-        plot_kwargs["dpi"] = dpi
-    fig = draw_figure(graph, plot_kwargs, kind)
-    with rc_context():
-        return save_figure(fig, p, dpi=dpi)
-
-
-def to_png_bytes(graph: Graph, **kw: Any) -> bytes:
-    """The picture as PNG bytes (for ``_repr_png_``); ``kw`` as for :func:`save`."""
+def png_bytes(graph: Graph, **kw: Any) -> bytes:
+    """The picture as PNG bytes; ``kw`` as for :func:`plot`."""
     fig = draw_figure(graph, kw, "raster")
     buf = io.BytesIO()
     with rc_context():
@@ -368,13 +328,15 @@ def to_png_bytes(graph: Graph, **kw: Any) -> bytes:
     return buf.getvalue()
 
 
-def to_svg_text(graph: Graph, **kw: Any) -> str:
-    """The picture as SVG text (for ``_repr_svg_``); ``kw`` as for :func:`save`."""
-    fig = draw_figure(graph, kw, "svg")
-    buf = io.StringIO()
-    with rc_context():
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
-    return buf.getvalue()
-
-
-# -- the animation scene -----------------------------------------------------------------------
+def draw_figure(graph: Graph, plot_kwargs: dict[str, Any], kind: str) -> Figure:
+    """A figure not registered with pyplot (nothing to close, no GUI), for files and reprs;
+    ``kind`` (raster, svg, pdf) sets the automatic size cap."""
+    kw = check_plot_kwargs(plot_kwargs)
+    with_all = bool(kw.pop("with_all", False))
+    return _draw(
+        graph, with_all, values=kw.get("values", True), grads=kw.get("grads"), ax=None,
+        layout=kw.get("layout"), theme=kw.get("theme", "light"), figsize=kw.get("figsize"),
+        dpi=kw.get("dpi"), edge_grads=kw.get("edge_grads"), labels=kw.get("labels"),
+        managed=False, kind=kind, direction=kw.get("direction"), local=kw.get("local"),
+        check=kw.get("check"), modules=kw.get("modules"),
+    )
