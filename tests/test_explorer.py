@@ -115,7 +115,7 @@ def test_big_tensors_are_summarised_with_statistics_and_a_heatmap():
     ("c = a + b = 2 + 1 = 3", "c = a + b = 2 + 1 = 3"),
     (r"y = $\sigma$(u) = 0.5", "y = σ(u) = 0.5"),
     (r"$\partial L/\partial x$ costs \$3", "∂L/∂x costs $3"),
-    (r"$x^{2}\,\cdot\,y$", "x^2 · y"),
+    (r"$x^{2}\,\cdot\,y$", "x² · y"),
 ])
 def test_mathtext_becomes_plain_text_by_one_rule(text, plain):
     assert plain_caption(text) == plain

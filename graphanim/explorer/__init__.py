@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +19,6 @@ __all__ = ["CSP", "NOTEBOOK_LIMIT", "Explorer", "explorer_data", "plain_caption"
 NOTEBOOK_LIMIT = 3_000_000
 
 _EXPLORE_DIRECTIONS = (*DIRECTIONS, "none")
-
-
-def _has_backward(graph: Graph) -> bool:
-    # until every Graph carries has_backward: a graph without the flag has gradients when any
-    # output has one
-    flag = getattr(graph, "has_backward", None)
-    return bool(flag) if flag is not None else any(n.grad is not None for n in graph.outputs)
 
 
 class Explorer:
@@ -55,17 +47,15 @@ class Explorer:
     """
 
     def __init__(self, graph: Graph, direction: str = "both", *, step: str | None = None,
-                 max_frames: int | None = MAX_FRAMES, theme: str = "light",
-                 picture: Callable[[Graph, str], str] | None = None) -> None:
+                 max_frames: int | None = MAX_FRAMES, theme: str = "light") -> None:
         if direction not in _EXPLORE_DIRECTIONS:
             raise ValueError(f"unknown direction {direction!r} "
                              f"(expected one of {', '.join(map(repr, _EXPLORE_DIRECTIONS))})")
-        if direction == "both" and not _has_backward(graph):
+        if direction == "both" and not graph.has_backward:
             direction = "forward"
         self.graph = graph
         self.direction = direction
         self.theme = theme
-        self._picture = picture
         self._step, self._max_frames = step, max_frames
         self._cache: dict[bool, str] = {}
         self._frames: list[Any] | None = None
@@ -80,9 +70,13 @@ class Explorer:
         return self._frames
 
     def _svg(self) -> str:
-        if self._picture is None:
-            raise NotImplementedError("the explorer needs the SVG backend")
-        return self._picture(self.graph, self.theme)
+        from ..backends.svg import to_svg
+        from ..scene.build import build_picture
+
+        # the finished picture with every number (values, gradients, edge gradients): what the
+        # page shows with JavaScript blocked, and what stepping reveals part by part
+        pic = build_picture(self.graph, True, theme=self.theme)
+        return to_svg(pic, interactive=True)
 
     def to_html(self, *, standalone: bool = True) -> str:
         """The page as text: a whole document (``standalone``) or a fragment for a notebook."""

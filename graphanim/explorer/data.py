@@ -8,10 +8,10 @@ its "done" state switch on or off, never one entry per frame.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from typing import Any
 
+from ..backends.svg import mathtext_to_unicode
 from ..frames import Frame
 from ..graph import Graph, Node, format_number, format_tensor
 from ..modules import module_tree
@@ -24,40 +24,16 @@ MAX_LISTED = 16
 #: The side of the largest heatmap grid sent to the page (bigger tensors are average-pooled).
 _HEAT_CELLS = 32
 
-_MATH_WORDS = {
-    "partial": "∂", "cdot": "·", "times": "×", "sigma": "σ", "tanh": "tanh", "sum": "Σ",
-    "alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε", "theta": "θ",
-    "lambda": "λ", "mu": "μ", "pi": "π", "phi": "φ", "omega": "ω", "nabla": "∇", "to": "→",
-    "rightarrow": "→", "leftarrow": "←", "prime": "′", "sqrt": "√", "exp": "exp", "log": "log",
-    "sin": "sin", "cos": "cos", "max": "max", "min": "min", "odot": "⊙", "otimes": "⊗",
-    "ldots": "…", "dots": "…", "infty": "∞", "approx": "≈", "neq": "≠", "leq": "≤", "geq": "≥",
-}
-_COMMAND = re.compile(r"\\([A-Za-z]+)\s?")
-_MATH = re.compile(r"(?<!\\)\$(.*?)(?<!\\)\$", re.S)
-
-
 def plain_caption(text: str) -> str:
-    """Mathtext turned into plain text, the one rule the explorer's captions follow.
-
-    Between unescaped ``$`` pairs: a known TeX command becomes its symbol (``\\partial`` → ∂,
-    ``\\sigma`` → σ, an unknown one keeps its name without the backslash), ``\\,`` and friends
-    become a space, ``{`` ``}`` are dropped and ``^``/``_`` stay as written. Outside math, ``\\$``
-    is a dollar sign. Text without ``$`` is returned unchanged.
+    """Mathtext turned into plain text, the one rule every text output follows (the SVG's
+    labels, the explorer's captions): :func:`graphanim.backends.svg.mathtext_to_unicode`.
 
     Examples
     --------
     >>> plain_caption(r"y = $\\sigma$(w·x) = 0.5")
     'y = σ(w·x) = 0.5'
     """
-    if "$" not in text:
-        return text
-
-    def math(m: re.Match[str]) -> str:
-        inner = _COMMAND.sub(lambda c: _MATH_WORDS.get(c.group(1), c.group(1)), m.group(1))
-        inner = re.sub(r"\\[,;:! ]", " ", inner)
-        return inner.replace("{", "").replace("}", "")
-
-    return _MATH.sub(math, text).replace("\\$", "$")
+    return mathtext_to_unicode(text)
 
 
 def _finite(x: float) -> float | str:
@@ -70,10 +46,10 @@ def _finite(x: float) -> float | str:
 def tensor_summary(t: Any) -> dict[str, Any] | None:
     """What the inspector shows of a value or gradient (``None`` when there is none).
 
-    ``{"text": ...}`` always (alone for one number); ``"rows"`` (every number, as a list of rows) for
-    tensors of at most :data:`MAX_LISTED` × :data:`MAX_LISTED`; otherwise ``"stats"`` (min, mean,
-    max, std, norm, NaN and inf counts over the finite entries) and ``"heat"`` (a grid of at most
-    32 × 32 cells, 0..255 from min to max, for a heatmap).
+    ``{"text": ...}`` always (alone for one number); ``"rows"`` (every number, a list of rows)
+    for tensors of at most :data:`MAX_LISTED` × :data:`MAX_LISTED`; otherwise ``"stats"`` (min,
+    mean, max, std, norm, NaN and inf counts over the finite entries) and ``"heat"`` (a grid of
+    at most 32 × 32 cells, 0..255 from min to max, for a heatmap).
     """
     if t is None:
         return None
@@ -221,7 +197,8 @@ def _frame_toggles(frames: Sequence[Frame], graph: Graph
     for i, e in enumerate(graph.edges):
         edges_into.setdefault(e.src, []).append(i)
         edges_into.setdefault(e.dst, []).append(i)
-    phase, before = None, ()
+    phase: str | None = None
+    before: tuple[str, ...] = ()
     for f in frames:
         whole = f.phase in ("title", "hold") or f.phase != phase
         phase = f.phase

@@ -26,6 +26,14 @@
   svg.querySelectorAll("[data-edge]").forEach(function (el) {
     edgeEls[+el.getAttribute("data-edge")] = el;
   });
+  // a node or edge may be drawn in several groups (an edge's label is drawn above the nodes):
+  // each state class goes on all of them
+  var parts = {};
+  svg.querySelectorAll("[data-part]").forEach(function (el) {
+    var id = el.getAttribute("data-part");
+    (parts[id] = parts[id] || []).push(el);
+  });
+  function groups(id, main) { return main ? [main].concat(parts[id] || []) : []; }
 
   function setClass(el, name, on) { if (el) { el.classList.toggle(name, !!on); } }
 
@@ -36,22 +44,26 @@
   var flips = [], classOf = { v: "ga-nov", g: "ga-nog", d: "ga-done" };
   for (var k0 = 0; k0 < N; k0++) { flips.push([]); }
   data.nodes.forEach(function (n) {
-    var e = nodeEls[n.id];
-    if (!e) { return; }
-    ["v", "g", "d"].forEach(function (key) {
-      (n[key] || []).forEach(function (k) { flips[k].push([e, classOf[key]]); });
+    groups(n.id, nodeEls[n.id]).forEach(function (e) {
+      ["v", "g", "d"].forEach(function (key) {
+        (n[key] || []).forEach(function (k) { flips[k].push([e, classOf[key]]); });
+      });
     });
   });
   data.edges.forEach(function (ed, i) {
-    var e = edgeEls[i];
-    if (e) { (ed.g || []).forEach(function (k) { flips[k].push([e, "ga-nog"]); }); }
+    groups("e" + i, edgeEls[i]).forEach(function (e) {
+      (ed.g || []).forEach(function (k) { flips[k].push([e, "ga-nog"]); });
+    });
   });
   function initialState() {  // before frame 0: nothing shown, nothing done
     data.nodes.forEach(function (n) {
-      var e = nodeEls[n.id];
-      if (e) { e.classList.add("ga-nov", "ga-nog"); e.classList.remove("ga-done"); }
+      groups(n.id, nodeEls[n.id]).forEach(function (e) {
+        e.classList.add("ga-nov", "ga-nog"); e.classList.remove("ga-done");
+      });
     });
-    edgeEls.forEach(function (e) { if (e) { e.classList.add("ga-nog"); } });
+    edgeEls.forEach(function (e, i) {
+      groups("e" + i, e).forEach(function (g) { g.classList.add("ga-nog"); });
+    });
   }
   function applyFlips(k) {
     flips[k].forEach(function (f) { f[0].classList.toggle(f[1]); });
@@ -82,10 +94,12 @@
     var f = frames[step];
     lit.forEach(function (x) { x[0].classList.remove(x[1]); });
     lit = [];
-    function light(e, cls) { if (e) { e.classList.add(cls); lit.push([e, cls]); } }
-    (f.active || []).forEach(function (id) { light(nodeEls[id], "ga-active"); });
-    (f.saved || []).forEach(function (id) { light(nodeEls[id], "ga-saved"); });
-    (f.edges || []).forEach(function (i) { light(edgeEls[i], "ga-active"); });
+    function light(id, e, cls) {
+      groups(id, e).forEach(function (g) { g.classList.add(cls); lit.push([g, cls]); });
+    }
+    (f.active || []).forEach(function (id) { light(id, nodeEls[id], "ga-active"); });
+    (f.saved || []).forEach(function (id) { light(id, nodeEls[id], "ga-saved"); });
+    (f.edges || []).forEach(function (i) { light("e" + i, edgeEls[i], "ga-active"); });
     setSums(step);
     caption.textContent = f.caption + (f.note ? "\n" + f.note : "");
     counter.textContent = (step + 1) + " / " + N;
@@ -331,9 +345,13 @@
   function refreshModules() {
     var hidden = {};
     Object.keys(collapsed).forEach(function (p) { Object.assign(hidden, inside(p)); });
-    Object.keys(nodeEls).forEach(function (id) { setClass(nodeEls[id], "ga-hidden", hidden[id]); });
+    Object.keys(nodeEls).forEach(function (id) {
+      groups(id, nodeEls[id]).forEach(function (g) { setClass(g, "ga-hidden", hidden[id]); });
+    });
     data.edges.forEach(function (e, i) {
-      setClass(edgeEls[i], "ga-hidden", hidden[e.src] && hidden[e.dst]);
+      groups("e" + i, edgeEls[i]).forEach(function (g) {
+        setClass(g, "ga-hidden", hidden[e.src] || hidden[e.dst]);
+      });
     });
     svg.querySelectorAll("[data-module]").forEach(function (m) {
       var p = m.getAttribute("data-module"), outer = false;
