@@ -219,6 +219,19 @@ class TorchGraph(Graph):
         graph = at_depth(self, depth, layout=layout)
         return Animation(graph, direction, fps=fps, layout=layout, theme=theme, **kwargs)
 
+    def explore(self, direction: str = "both", *, depth: Any = None, **options: Any) -> Any:
+        """An interactive :class:`graphanim.explorer.Explorer` page of this graph.
+
+        In a notebook it shows itself; ``.save("graph.html")`` writes one offline HTML file.
+        ``direction`` is the pass(es) to step through (``"both"``, ``"forward"``,
+        ``"backward"`` or ``"none"``); ``depth`` collapses modules as in :meth:`plot`;
+        ``options`` (``step``, ``max_frames``, ``theme``) as for :meth:`animate`.
+        """
+        from .explorer import Explorer
+        from .modules import at_depth
+
+        return Explorer(at_depth(self, depth), direction, **options)
+
 
 def _show_once_in_notebooks(fig: Figure) -> None:
     """Avoid the double picture of ``graph.plot()`` as the last line of a notebook cell.

@@ -5,6 +5,7 @@ searched, and one ``<style>`` block for the theme. The same picture gives the sa
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import re
 import struct
@@ -46,7 +47,8 @@ def _script(m: re.Match[str]) -> str:
 
 def _math(body: str) -> str:
     body = re.sub(r"\\(?:mathrm|mathit|mathbf|operatorname|text)\{([^{}]*)\}", r"\1", body)
-    body = re.sub(r"\\([A-Za-z]+)", lambda m: _SYMBOLS.get(m.group(1), m.group(1)), body)
+    # a command ends at its name; TeX drops the one space that may follow it (\partial x: ∂x)
+    body = re.sub(r"\\([A-Za-z]+) ?", lambda m: _SYMBOLS.get(m.group(1), m.group(1)), body)
     body = re.sub(r"([\^_])(?:\{([^{}]*)\}|(\S))", _script, body)
     return body.replace("{", "").replace("}", "").replace("\\,", " ").replace("\\ ", " ")
 
@@ -123,9 +125,10 @@ def _png(rgba: Any) -> bytes:
 class _Writer:
     """Writes the elements of a picture; y is flipped (SVG's origin is the top-left)."""
 
-    def __init__(self, pic: Picture) -> None:
+    def __init__(self, pic: Picture, interactive: bool = False) -> None:
         self.pic = pic
         self.h = pic.height
+        self.interactive = interactive
         self.classes: dict[str, str] = {}  # css declarations -> class name
         self.class_order: list[tuple[str, str]] = []
 
@@ -164,6 +167,8 @@ class _Writer:
         css.append(f"stroke:{e.stroke};stroke-width:{_n(e.width)}" if e.stroke and e.width > 0
                    else "stroke:none")
         c = self.cls(e.cls or "box", ";".join(css))
+        if self.interactive:
+            c += _part_class(e.id) or (" ga-shape" if "/" not in e.id else "")
         if e.ellipse:
             x0, y0, x1, y1 = e.rect
             cx, cy = _n((x0 + x1) / 2), _n(self.y((y0 + y1) / 2))
@@ -194,8 +199,12 @@ class _Writer:
             base = e.y
         x = _n(e.x)
         anchor = "" if e.anchor == "start" else f' text-anchor="{e.anchor}"'
+        extra = ""
+        if self.interactive:  # the explorer toggles numbers by part and hides tiny text by size
+            c += _part_class(e.id)
+            extra = f' data-fs="{_n(e.size)}"'
         head = (f'<text class="{c}" id="{svg_escape(svg_id(e.id))}" x="{x}" y="{_n(self.y(base))}"'
-                f' font-size="{_n(e.size)}"{anchor}>')
+                f' font-size="{_n(e.size)}"{anchor}{extra}>')
         if len(lines) == 1:
             return head + svg_escape(lines[0]) + "</text>"
         spans = "".join(f'<tspan x="{x}" dy="{_n(0 if k == 0 else pitch)}">{svg_escape(t)}</tspan>'
@@ -205,7 +214,9 @@ class _Writer:
     def image(self, e: Image) -> str:
         x0, y0, x1, y1 = e.rect
         data = base64.b64encode(_png(e.pixels)).decode("ascii")
-        return (f'<image x="{_n(x0)}" y="{_n(self.y(y1))}" width="{_n(x1 - x0)}" '
+        part = _part_class(e.id) if self.interactive else ""
+        part = f' class="{part.strip()}"' if part else ""
+        return (f'<image{part} x="{_n(x0)}" y="{_n(self.y(y1))}" width="{_n(x1 - x0)}" '
                 f'height="{_n(y1 - y0)}" preserveAspectRatio="none" '
                 f'style="image-rendering:pixelated" xlink:href="data:image/png;base64,{data}"/>')
 
@@ -219,6 +230,34 @@ class _Writer:
         if isinstance(e, Label):
             return self.label(e)
         return self.image(e)
+
+
+#: The explorer's classes for the parts of a node or edge that show a number
+_PARTS = {"value": " ga-value", "grad": " ga-grad", "grad-bg": " ga-grad", "local": " ga-grad",
+          "local-bg": " ga-grad"}
+
+
+def _part_class(element_id: str) -> str:
+    return _PARTS.get(element_id.partition("/")[2], "")
+
+
+def _group_attrs(owner: str, group: Group | None, first: bool) -> str:
+    """What the explorer reads from a group: the node (focusable, named for assistive
+    technology) or edge it shows, the module frame, or the group it continues."""
+    if owner.startswith("module:"):
+        path = owner[len("module:"):].partition("#")[0]
+        return f' data-module="{svg_escape(path)}"'
+    if group is None:
+        return ""
+    key = "edge" if group.kind == "edge" else "node"
+    ident = owner[1:] if key == "edge" else owner
+    if not first:
+        return f' data-part="{svg_escape(owner)}"'
+    if key == "edge":
+        return f' data-edge="{ident}"'
+    label = svg_escape(group.title.replace("\n", ", "))
+    return (f' data-node="{svg_escape(owner)}" role="button" tabindex="0"'
+            f' aria-label="{label}"')
 
 
 def _layers(pic: Picture) -> list[tuple[str, list[Element]]]:
@@ -241,13 +280,18 @@ def _layers(pic: Picture) -> list[tuple[str, list[Element]]]:
     return runs
 
 
-def to_svg(pic: Picture) -> str:
+def to_svg(pic: Picture, *, interactive: bool = False) -> str:
     """The SVG text of a picture (UTF-8, deterministic).
 
     Parameters
     ----------
     pic : Picture
         From :func:`graphanim.scene.build.build_picture`.
+    interactive : bool
+        For the explorer page: an ``<svg>`` element to embed in HTML (no XML declaration, sized
+        by its container), node groups focusable with ``role="button"``, ``data-node`` and an
+        ``aria-label``; ``data-edge`` / ``data-module`` / ``data-part`` on the other groups;
+        the texts and images that show numbers classed by part, texts with their size.
 
     Returns
     -------
@@ -255,27 +299,35 @@ def to_svg(pic: Picture) -> str:
         A standalone SVG document: ``<g id>`` per node and edge (the graph's ids), each with a
         ``<title>`` tooltip; module frames as ``<g id="module:<path>">``.
     """
-    w = _Writer(pic)
+    w = _Writer(pic, interactive)
     body: list[str] = []
     seen: set[str] = set()
     for owner, elements in _layers(pic):
         group: Group | None = pic.groups.get(owner)
         gid = svg_id(owner) if owner not in seen else f"graphanim-{owner}-labels"
+        more = _group_attrs(owner, group, owner not in seen) if interactive else ""
         seen.add(owner)
         kind = group.kind if group is not None else owner.split(":", 1)[0]
         role = f' data-role="{group.role}"' if group is not None and group.role else ""
-        body.append(f'<g id="{svg_escape(gid)}" class="{svg_escape(kind)}"{role}>')
+        body.append(f'<g id="{svg_escape(gid)}" class="{svg_escape(kind)}"{role}{more}>')
         if group is not None:
             body.append(f"<title>{svg_escape(group.title)}</title>")
         body.extend(w.element(e) for e in elements)
         body.append("</g>")
     css = "\n".join(f".{name}{{{decl}}}" for name, decl in w.class_order)
+    text_css = f"text{{font-family:{_FONT_FAMILY};white-space:pre;stroke:none}}"
+    size = f'width="{_n(pic.width)}pt" height="{_n(pic.height)}pt" '
+    if interactive:
+        # inside an HTML page a <style> applies to the whole page: scope the rules to this
+        # picture (named by its rules, so two pictures with one theme share them)
+        scope = "ga-pic-" + hashlib.sha1((text_css + css).encode()).hexdigest()[:10]
+        css = "\n".join(f".{scope} .{name}{{{decl}}}" for name, decl in w.class_order)
+        text_css, size = f".{scope} {text_css}", f'class="{scope}" '
     head = [
-        '<?xml version="1.0" encoding="utf-8" standalone="no"?>',
+        *([] if interactive else ['<?xml version="1.0" encoding="utf-8" standalone="no"?>']),
         f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
-        f'version="1.1" width="{_n(pic.width)}pt" height="{_n(pic.height)}pt" '
-        f'viewBox="0 0 {_n(pic.width)} {_n(pic.height)}">',
-        f"<style>\ntext{{font-family:{_FONT_FAMILY};white-space:pre;stroke:none}}\n{css}\n</style>",
+        f'version="1.1" {size}viewBox="0 0 {_n(pic.width)} {_n(pic.height)}">',
+        f"<style>\n{text_css}\n{css}\n</style>",
         f'<rect id="background" width="100%" height="100%" fill="{pic.background}"/>',
     ]
     return "\n".join([*head, *body, "</svg>"]) + "\n"
