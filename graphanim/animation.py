@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .frames import MAX_FRAMES, Frame, build_frames
 from .graph import Graph
+from .layout import op_layers
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -30,18 +31,6 @@ def _positions(graph: Graph, layout: Any) -> Positions:
     from .layout import compute_layout
 
     return compute_layout(graph, layout)
-
-
-def _layers(graph: Graph, positions: Positions) -> dict[str, float]:
-    """Op id -> its layer in the layout: the coordinate along the flow (the axis along which
-    most edges run), signed so that it grows from the inputs to the outputs."""
-    edges = [(positions[e.src], positions[e.dst]) for e in graph.edges
-             if e.src in positions and e.dst in positions]
-    moves = [sum(1 for a, b in edges if abs(b[k] - a[k]) > 1e-9) for k in (0, 1)]
-    axis = 0 if moves[0] >= moves[1] else 1
-    sign = 1.0 if sum(b[axis] - a[axis] for a, b in edges) >= 0 else -1.0
-    return {op.id: sign * float(positions[op.id][axis]) for op in graph.ops
-            if op.id in positions}
 
 
 class Animation:
@@ -146,7 +135,7 @@ class Animation:
         self.direction = direction
         self.positions: Positions = _positions(graph, layout)
         self.frame_data: list[Frame] = build_frames(
-            graph, direction, step=step, layers=_layers(graph, self.positions),
+            graph, direction, step=step, layers=op_layers(graph, self.positions),
             max_frames=max_frames)
         self.fps = float(fps)
         self.dpi = float(dpi)

@@ -26,4 +26,3 @@ __all__ = [
     "module_tree",
 ]
 
-_call_chains = call_chains  # alias until render.py switches

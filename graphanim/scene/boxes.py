@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..graph import Graph, plain_text
-from ..modules import _call_chains
+from ..modules import call_chains
 from .spacing import main_axis
 from .text import line_height, text_width
 from .themes import FONT
@@ -105,7 +105,7 @@ BoxKey = tuple[str, int]  # (module path, call number)
 def box_chains(graph: Graph) -> dict[str, tuple[BoxKey, ...]]:
     """Node id -> the module calls it belongs to, outermost first, each ``(path, call)``.
 
-    The calls are those of :func:`graphanim.modules.collapse` (``_call_chains``): a box per call
+    The calls are those of :func:`graphanim.modules.collapse` (``call_chains``): a box per call
     of a module, from the calls capture numbered (``attrs["module_call"]``,
     ``graph.module_calls``), so a module called twice (a block's one ``ReLU``, a weight-shared
     cell applied at each step) has a box per call, back to back or with other work between (the
@@ -120,7 +120,7 @@ def box_chains(graph: Graph) -> dict[str, tuple[BoxKey, ...]]:
     chains: dict[str, tuple[BoxKey, ...]] = {}
     if not mods:
         return chains
-    for op_id, calls in _call_chains(graph).items():
+    for op_id, calls in call_chains(graph).items():
         chains[op_id] = tuple(calls)
     kinds = {n.id: n.kind for n in graph.nodes}
     for e in graph.edges:
