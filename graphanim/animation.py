@@ -216,14 +216,24 @@ class Animation:
         return list(picked.values())
 
     # -- output ---------------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike[str], *, progress: bool | None = None) -> Path:
+    def explorer(self) -> Any:
+        """The interactive :class:`graphanim.explorer.Explorer` of this animation: the same
+        frames, layout and theme, stepped through in the browser."""
+        from .explorer import Explorer
+
+        return Explorer(self.graph, self.direction, theme=self.theme, layout=self.positions,
+                        frames=self.frame_data)
+
+    def save(self, path: str | os.PathLike[str], *, progress: bool | None = None,
+             player: str = "explorer", overwrite: bool = False) -> Path:
         """Write the animation; the format follows the path.
 
         ``.gif`` (loops forever, one shared palette, even timing), ``.mp4`` / ``.webm`` (through
-        ffmpeg from imageio-ffmpeg, ``yuv420p``), ``.html`` (a self-contained player), or a
-        folder of PNGs (``frame_0000.png``, ...) for a path ending in ``/`` or naming an existing
-        folder. The file appears atomically: a failure or Ctrl-C leaves no partial file and an
-        existing file untouched.
+        ffmpeg from imageio-ffmpeg, ``yuv420p``), ``.html`` (one offline page: the interactive
+        explorer, or with ``player="frames"`` the raster frames in a self-contained player), or
+        a folder of PNGs (``frame_0000.png``, ...) for a path ending in ``/`` or naming an
+        existing folder. The file appears atomically: a failure or Ctrl-C leaves no partial file
+        and an existing file untouched.
 
         Parameters
         ----------
@@ -232,6 +242,11 @@ class Animation:
         progress : bool or None, default None
             Progress bar: ``None`` shows one only on a terminal and for exports taking more than
             about 2 seconds; ``True`` always, ``False`` never.
+        player : {"explorer", "frames"}, default "explorer"
+            What an ``.html`` file holds: the explorer (vector picture, step / inspect / search
+            / zoom, see :meth:`explorer`) or the raster frames with play controls.
+        overwrite : bool, default False
+            Replace a write-protected file at ``path`` (refused otherwise, the file untouched).
 
         Returns
         -------
@@ -247,9 +262,19 @@ class Animation:
         graphanim.writers.FFmpegNotFoundError
             For ``.mp4``/``.webm`` without ffmpeg, before any frame is drawn (save as ``.gif``).
         """
+        from .io import overwriting
+
+        with overwriting(overwrite):
+            return self._save(path, progress, player)
+
+    def _save(self, path: str | os.PathLike[str], progress: bool | None, player: str) -> Path:
         from .writers import GifWriter, check_fps, gif_palette, write_frames, writer_for
 
+        if player not in ("explorer", "frames"):
+            raise ValueError(f"unknown player {player!r} (expected 'explorer' or 'frames')")
         cls = writer_for(path)
+        if cls.suffix == ".html" and player == "explorer":
+            return Path(self.explorer().save(path))
         cls.check()  # e.g. a missing ffmpeg fails here, before anything is drawn
         check_fps(self.fps, cls.suffix)  # e.g. fps=60 in a GIF, before anything is drawn
         scene = self._scene()

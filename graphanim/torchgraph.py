@@ -130,22 +130,28 @@ class TorchGraph(Graph):
         *,
         dpi: float | None = None,
         depth: Any = None,
+        overwrite: bool = False,
         **plot_kwargs: Any,
     ) -> str:
         """Write the static picture to ``path`` (``.png``, ``.svg`` or ``.pdf`` by suffix).
 
-        ``depth`` collapses modules as in :meth:`plot`.
+        ``depth`` collapses modules as in :meth:`plot`. An existing write-protected file at
+        ``path`` is refused unless ``overwrite=True``.
 
         Raises
         ------
         ValueError
             For an unknown suffix (the message lists the supported ones) or ``depth``.
+        graphanim.writers.ReadOnlyTargetError
+            For a write-protected file at ``path`` without ``overwrite=True`` (left as it was).
         """
+        from .io import overwriting
         from .modules import at_depth
         from .render import save
 
         graph = at_depth(self, depth, layout=plot_kwargs.get("layout"))
-        return str(save(graph, path, dpi=dpi, **plot_kwargs))
+        with overwriting(overwrite):
+            return str(save(graph, path, dpi=dpi, **plot_kwargs))
 
     def _repr_svg_(self) -> str:
         # SVG written from the picture's data: selectable text, a tooltip per node and edge

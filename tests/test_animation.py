@@ -141,7 +141,7 @@ def test_mp4_of_each_lecture_graph(tmp_path: Path, graphs, name: str) -> None:
 
 def test_html_player_embeds_every_frame(tmp_path: Path, product) -> None:
     anim = product.animate("backward", dpi=DPI)
-    text = anim.save(tmp_path / "p.html").read_text(encoding="utf-8")
+    text = anim.save(tmp_path / "p.html", player="frames").read_text(encoding="utf-8")
     assert re.search(r"https?://", text) is None
     frames = re.findall(r'^"([A-Za-z0-9+/=]+)",$', text, flags=re.M)
     assert len(frames) == anim.frames
@@ -250,7 +250,7 @@ def test_failure_while_drawing_keeps_the_old_file(tmp_path: Path, product, monke
 
     monkeypatch.setattr(render.Scene, "show", flaky)
     with pytest.raises(KeyboardInterrupt):
-        product.animate("both", dpi=DPI).save(target)
+        product.animate("both", dpi=DPI).save(target, player="frames")
     assert target.read_bytes() == b"previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]
 

@@ -111,8 +111,8 @@ def test_animation_options_and_default_direction(monkeypatch: pytest.MonkeyPatch
     calls: list[tuple] = []
 
     class FakeAnimation:
-        def save(self, path):  # type: ignore[no-untyped-def]
-            calls.append(("save", str(path)))
+        def save(self, path, player="explorer"):  # type: ignore[no-untyped-def]
+            calls.append(("save", str(path)) if player == "explorer" else ("save", player))
 
     def fake_animate(self, direction="forward", **kw):  # type: ignore[no-untyped-def]
         calls.append((direction, kw))
@@ -418,7 +418,7 @@ def test_every_help_example_runs(
     written: list[str] = []
 
     class FakeAnimation:
-        def save(self, path):  # type: ignore[no-untyped-def]
+        def save(self, path, **kw):  # type: ignore[no-untyped-def]
             written.append(str(path))
 
     monkeypatch.setattr(cli_output, "ffmpeg_available", lambda: True)

@@ -117,6 +117,12 @@ def test_tour_notebook_executes(monkeypatch):
     images = [o for o in shown if "image/png" in o.get("data", {})]
     players = [o for o in shown if "text/html" in o.get("data", {})]
     assert len(images) >= 5 and len(players) >= 2
+    explored = [o for c in nb.cells if c.cell_type == "code" and ".explore(" in c.source
+                for o in c.outputs if "text/html" in o.get("data", {})]
+    assert len(explored) == 1, "the explorer cell shows the explorer"
+    page = explored[0]["data"]["text/html"]
+    assert page.count("<div class=\"ga-x\" data-graphanim-explorer") == 1 and "<svg" in page
+    assert page.count('role="button" tabindex="0"') == 9, "one focusable group per node of (a+b)(b+1)"
     for cell in nb.cells:
         if cell.cell_type == "code" and ".plot(" in cell.source:
             pictures = [o for o in cell.outputs if "image/png" in o.get("data", {})]

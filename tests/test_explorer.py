@@ -190,3 +190,49 @@ def test_same_graph_same_bytes_across_hash_seeds():
         outs.append(subprocess.run([sys.executable, "-c", _DETERMINISM], env=env, check=True,
                                    capture_output=True).stdout)
     assert outs[0] == outs[1] and len(outs[0]) > 1000
+
+
+def test_animation_html_is_the_explorer_unless_frames_are_asked_for(tmp_path):
+    graph = _branches()
+    anim = graph.animate("both")
+    page = anim.save(tmp_path / "a.html").read_text(encoding="utf-8")
+    assert "data-graphanim-explorer" in page and "<svg" in page
+    parser = _Scripts()
+    parser.feed(page)
+    data = json.loads(parser.scripts[0][1])
+    assert [f["caption"] for f in data["frames"]] == [plain_caption(f.caption)
+                                                     for f in anim.frame_data]
+    frames_page = anim.save(tmp_path / "b.html", player="frames").read_text(encoding="utf-8")
+    assert "data-graphanim-explorer" not in frames_page and "data:image/png;base64" in frames_page
+    with pytest.raises(ValueError, match="unknown player 'slides'"):
+        anim.save(tmp_path / "c.html", player="slides")
+    assert not (tmp_path / "c.html").exists()
+
+
+def test_write_protected_targets_need_overwrite(tmp_path):
+    from graphanim.io import ReadOnlyTargetError
+
+    graph = _branches()
+    for name, save in (("g.svg", lambda p, **kw: graph.save(p, **kw)),
+                       ("g.html", lambda p, **kw: graph.explore().save(p, **kw)),
+                       ("a.html", lambda p, **kw: graph.animate("forward").save(p, **kw))):
+        target = tmp_path / name
+        target.write_text("old")
+        target.chmod(0o444)
+        with pytest.raises(ReadOnlyTargetError):
+            save(target)
+        assert target.read_text() == "old"
+        save(target, overwrite=True)
+        assert target.read_text() != "old"
+        assert sorted(p.name for p in tmp_path.iterdir() if ".part" in p.name) == []
+
+
+def test_cli_writes_the_explorer_for_html(tmp_path):
+    from graphanim.cli import main
+
+    out = tmp_path / "g.html"
+    assert main(["render", "sin(a*x + c)", "--at", "x=2", "a=3", "c=4", "-o", str(out)]) == 0
+    assert "data-graphanim-explorer" in out.read_text(encoding="utf-8")
+    out2 = tmp_path / "f.html"
+    assert main(["render", "x*2", "--at", "x=1", "-o", str(out2), "--player", "frames"]) == 0
+    assert "data-graphanim-explorer" not in out2.read_text(encoding="utf-8")

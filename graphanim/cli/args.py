@@ -100,6 +100,9 @@ output:
   The format follows the suffix of -o:
     static pictures, values and gradients:      {" ".join(STATIC_FORMATS)}
     animations (--direction, default backward): {" ".join(ANIMATION_FORMATS)}
+  .html is the interactive explorer (step through the pass, click a node to inspect it, search,
+  zoom, collapse modules; one offline file); --player frames writes the raster frames with play
+  controls instead.
   Without -o the output is {DEFAULT_OUTPUT} in the current folder ({DEFAULT_ANIMATION_OUTPUT} when
   --direction asks for an animation), replaced if it exists, like any -o file. A file is replaced
   only once the new one is complete (written to a temporary file, then renamed); a path whose
@@ -315,6 +318,13 @@ def _add_outputs(render: argparse.ArgumentParser) -> None:
         "--force",
         action="store_true",
         help="replace the output file even when it is write-protected (read-only)",
+    )
+    render.add_argument(
+        "--player",
+        choices=("explorer", "frames"),
+        default="explorer",
+        help="what an .html output holds: the interactive explorer (default) or the raster "
+        "frames in a player",
     )
     render.add_argument(
         "--debug", action="store_true", help="show the full traceback when something fails"

@@ -102,7 +102,7 @@ def _write(graph: Any, out: Path, direction: str, args: argparse.Namespace) -> N
         kwargs["fps"] = args.fps
     if args.dpi is not None:
         kwargs["dpi"] = args.dpi
-    graph.animate(direction, **kwargs).save(out)
+    graph.animate(direction, **kwargs).save(out, player=args.player)
 
 
 def join_lists(tokens: Sequence[str]) -> list[str]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..frames import DIRECTIONS, MAX_FRAMES, build_frames
+from ..frames import DIRECTIONS, MAX_FRAMES, Frame, build_frames
 from ..graph import Graph
 from .data import explorer_data, plain_caption, tensor_summary
 from .page import CSP, explorer_html
@@ -44,10 +45,16 @@ class Explorer:
         As for :func:`graphanim.frames.build_frames`.
     theme : {"light", "dark", "print"}
         The picture's theme.
+    layout : optional
+        The positions or layout name, as for :meth:`graphanim.TorchGraph.plot`.
+    frames : sequence of Frame, optional
+        The frames to step through (an animation's own, so both show the same steps); built
+        from ``direction``, ``step`` and ``max_frames`` when not given.
     """
 
     def __init__(self, graph: Graph, direction: str = "both", *, step: str | None = None,
-                 max_frames: int | None = MAX_FRAMES, theme: str = "light") -> None:
+                 max_frames: int | None = MAX_FRAMES, theme: str = "light",
+                 layout: Any = None, frames: Sequence[Frame] | None = None) -> None:
         if direction not in _EXPLORE_DIRECTIONS:
             raise ValueError(f"unknown direction {direction!r} "
                              f"(expected one of {', '.join(map(repr, _EXPLORE_DIRECTIONS))})")
@@ -58,7 +65,8 @@ class Explorer:
         self.theme = theme
         self._step, self._max_frames = step, max_frames
         self._cache: dict[bool, str] = {}
-        self._frames: list[Any] | None = None
+        self._layout = layout
+        self._frames: list[Any] | None = None if frames is None else list(frames)
 
     def frames(self) -> list[Any]:
         """The frames the page steps through (one hold frame for ``direction="none"``)."""
@@ -75,7 +83,7 @@ class Explorer:
 
         # the finished picture with every number (values, gradients, edge gradients): what the
         # page shows with JavaScript blocked, and what stepping reveals part by part
-        pic = build_picture(self.graph, True, theme=self.theme)
+        pic = build_picture(self.graph, True, theme=self.theme, layout=self._layout)
         return to_svg(pic, interactive=True)
 
     def to_html(self, *, standalone: bool = True) -> str:
@@ -96,13 +104,16 @@ class Explorer:
             "a browser, or collapse modules with <code>depth=</code>.</p>"
         )
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the page to ``path`` (``.html``/``.htm``), atomically; returns the path."""
-        from ..writers import atomic_path, check_output_path
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Write the page to ``path`` (``.html``/``.htm``), atomically; returns the path.
+
+        A write-protected file at ``path`` is refused (left as it was) unless ``overwrite``.
+        """
+        from ..io import atomic_path, check_output_path, overwriting
 
         target = check_output_path(path, (".html", ".htm"))
         text = self.to_html(standalone=True)
-        with atomic_path(target) as tmp:
+        with overwriting(overwrite), atomic_path(target) as tmp:
             tmp.write_text(text, encoding="utf-8")
         return target
 

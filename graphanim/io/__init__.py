@@ -34,6 +34,7 @@ from .paths import (
     check_replaceable,
     check_writable,
     is_folder_target,
+    overwriting,
 )
 from .pngs import PngFolderWriter
 from .stream import write_frames, writer_for
@@ -62,6 +63,7 @@ __all__ = [
     "gif_palette",
     "html_player",
     "is_folder_target",
+    "overwriting",
     "register",
     "save_figure",
     "write_frames",

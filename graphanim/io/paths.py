@@ -21,6 +21,7 @@ __all__ = [
     "check_replaceable",
     "check_writable",
     "is_folder_target",
+    "overwriting",
     "temp_prefix",
     "umask",
 ]
@@ -95,6 +96,12 @@ def allow_overwrite(overwrite: bool = True) -> Iterator[None]:
         yield
     finally:
         _OVERWRITE.reset(token)
+
+
+def overwriting(overwrite: bool | None) -> contextlib.AbstractContextManager[None]:
+    """The context of a public ``save(..., overwrite=...)``: :func:`allow_overwrite` when it is
+    true, else the caller's (so ``--force`` around a call that passes nothing still holds)."""
+    return allow_overwrite() if overwrite else contextlib.nullcontext()
 
 
 def _write_protected(st: os.stat_result) -> bool:
