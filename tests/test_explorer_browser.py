@@ -252,3 +252,24 @@ def test_saved_page_makes_no_network_request(browser, mlp):
     entries = browser.execute_script(
         "return performance.getEntriesByType('resource').map(e => e.name)")
     assert entries == []
+
+
+def test_labels_hide_under_six_pixels_and_return_on_zoom(browser, mlp):
+    from selenium.webdriver.common.by import By
+
+    graph, path = mlp
+    root = _open(browser, path)
+    svg = root.find_element(By.TAG_NAME, "svg")
+    screen_px = """
+        const svg = arguments[0], t = svg.querySelector('text[data-fs]');
+        const r = svg.getBoundingClientRect(), vb = svg.viewBox.baseVal;
+        const scale = Math.min(r.width / vb.width, r.height / vb.height);
+        return [+t.getAttribute('data-fs') * scale, getComputedStyle(t).display];
+    """
+    px, display = browser.execute_script(screen_px, svg)
+    assert (display == "none") == (px < 6), (px, display)
+    for _ in range(12):
+        root.send_keys("+")
+    px, display = browser.execute_script(screen_px, svg)
+    assert px >= 6 and display != "none"
+    assert _errors(browser) == []

@@ -129,6 +129,8 @@ class _Writer:
         self.pic = pic
         self.h = pic.height
         self.interactive = interactive
+        # a label's background hides with its label (the explorer hides text by size)
+        self.sizes = {e.id: e.size for e in pic.elements if isinstance(e, Label)}
         self.classes: dict[str, str] = {}  # css declarations -> class name
         self.class_order: list[tuple[str, str]] = []
 
@@ -167,14 +169,17 @@ class _Writer:
         css.append(f"stroke:{e.stroke};stroke-width:{_n(e.width)}" if e.stroke and e.width > 0
                    else "stroke:none")
         c = self.cls(e.cls or "box", ";".join(css))
+        extra = ""
         if self.interactive:
             c += _part_class(e.id) or (" ga-shape" if "/" not in e.id else "")
+            size = self.sizes.get(e.id.removesuffix("-bg")) if e.id.endswith("-bg") else None
+            extra = "" if size is None else f' data-fs="{_n(size)}"'
         if e.ellipse:
             x0, y0, x1, y1 = e.rect
             cx, cy = _n((x0 + x1) / 2), _n(self.y((y0 + y1) / 2))
             return (f'<ellipse class="{c}" cx="{cx}" cy="{cy}" rx="{_n((x1 - x0) / 2)}"'
                     f' ry="{_n((y1 - y0) / 2)}"/>')
-        return f'<path class="{c}" d="{self.path_box(e)}"/>'
+        return f'<path class="{c}"{extra} d="{self.path_box(e)}"/>'
 
     def line(self, e: Line) -> str:
         c = self.cls(e.cls, f"fill:none;stroke:{e.color};stroke-width:{_n(e.width)}")

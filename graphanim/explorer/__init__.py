@@ -83,7 +83,9 @@ class Explorer:
 
         # the finished picture with every number (values, gradients, edge gradients): what the
         # page shows with JavaScript blocked, and what stepping reveals part by part
-        pic = build_picture(self.graph, True, theme=self.theme, layout=self._layout)
+        # labels always drawn: the page hides them while they are under ~6 px and shows them
+        # again on zoom, so no legibility rule hides them here
+        pic = build_picture(self.graph, True, theme=self.theme, layout=self._layout, labels=True)
         return to_svg(pic, interactive=True)
 
     def to_html(self, *, standalone: bool = True) -> str:

@@ -48,7 +48,7 @@ def _label_rules(svg: str) -> str:
     """One CSS rule per label size in ``svg``: the page hides labels of a size while they would
     be drawn under ~6 px (a class on the root says which sizes)."""
     sizes = sorted(set(_FONT_SIZE.findall(svg)), key=float)
-    return "".join(f'.ga-hide-{s.replace(".", "_")} text[data-fs="{s}"]{{display:none}}'
+    return "".join(f'.ga-hide-{s.replace(".", "_")} [data-fs="{s}"]{{display:none}}'
                    for s in sizes)
 
 
