@@ -7,7 +7,9 @@ derivative over names) and the CLI's expression language (the op's name there).
 
 Look an op up with :func:`op_info` (any name: an unknown op gets an entry made from its name)
 and read the fields of its :class:`OpInfo`; ``OPS`` holds the known ones. To teach graphanim a
-new op, add one ``OpInfo`` to ``_TABLE``.
+new op, add one ``OpInfo`` to ``_TABLE``. A name in its ``cli`` spellings is a function CLI
+expressions may call (:data:`graphanim.cli.language.FUNCTIONS`), with one elementwise argument
+unless :mod:`graphanim.cli.language` gives it other arguments, calling its ``torch_name``.
 
 Templates use ``{0}``, ``{1}``, ... for the operands' names (or values) and ``{y}`` for the
 output: its name, or the call written out (``tanh(x)``) when it has none of its own. A
