@@ -7,10 +7,14 @@ derivative over names) and the CLI's expression language (the op's name there).
 
 Look an op up with :func:`op_info` (any name: an unknown op gets an entry made from its name)
 and read the fields of its :class:`OpInfo`; ``OPS`` holds the known ones. To teach graphanim a
-new op, add one ``OpInfo`` to ``_TABLE``.
+new op, add one ``OpInfo`` to ``_TABLE``. A name in its ``cli`` spellings is a function CLI
+expressions may call (:data:`graphanim.cli.language.FUNCTIONS`), with one elementwise argument
+unless :mod:`graphanim.cli.language` gives it other arguments, calling its ``torch_name``.
 
 Templates use ``{0}``, ``{1}``, ... for the operands' names (or values) and ``{y}`` for the
-output: its name, or the call written out (``tanh(x)``) when it has none of its own.
+output: its name, or the call written out (``tanh(x)``) when it has none of its own. A
+derivative written as equal parts (``exp({0}) = {y}``) is shown with repeated parts once:
+``exp(x)`` when the output has no name of its own.
 
 Examples
 --------
@@ -34,7 +38,7 @@ from typing import Any
 
 from .graph import format_number, plain_text
 
-__all__ = ["OPS", "OpInfo", "op_info", "op_label"]
+__all__ = ["OPS", "OpInfo", "op_info", "op_label", "superscript"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,13 @@ class OpInfo:
     cli : tuple of str
         The op's spellings in the CLI expression language: operators (``"*"``) and function
         names (``"sin"``); ``()`` if expressions cannot write it.
+    name_infix : str or None
+        The operator a caption writes between two operands when the op is labelled by its name
+        rather than its symbol (``"/"`` for ``div``: a slash reads as division in running
+        text); ``None``: written as a call.
+    power : bool
+        The op raises its operand to a power: with one operand and a constant exponent
+        (``attrs["exponent"]``) captions write ``xᵏ`` and its derivative ``k·xᵏ⁻¹``.
     """
 
     name: str
@@ -74,6 +85,8 @@ class OpInfo:
     derivative: tuple[str, ...] | None = None
     torch_name: str | None = None
     cli: tuple[str, ...] = ()
+    name_infix: str | None = None
+    power: bool = False
 
     @property
     def function(self) -> Callable[..., Any] | None:
@@ -86,8 +99,12 @@ class OpInfo:
         return fn
 
 
-def _infix(name: str, symbol: str, tex: str, derivative: tuple[str, ...], cli: str) -> OpInfo:
-    return OpInfo(name, symbol, tex, "{0} " + symbol + " {1}", symbol, derivative, name, (cli,))
+def _infix(
+    name: str, symbol: str, tex: str, derivative: tuple[str, ...], cli: str, named: str = ""
+) -> OpInfo:
+    """An infix operator; ``named`` (default: ``symbol``) is its :attr:`OpInfo.name_infix`."""
+    caption = "{0} " + symbol + " {1}"
+    return OpInfo(name, symbol, tex, caption, symbol, derivative, name, (cli,), named or symbol)
 
 
 def _call(
@@ -117,16 +134,18 @@ _TABLE: tuple[OpInfo, ...] = (
     _infix("add", "+", "$+$", ("1", "1"), "+"),
     _infix("sub", "−", "$-$", ("1", "−1"), "-"),
     _infix("mul", "×", r"$\times$", ("{1}", "{0}"), "*"),
-    _infix("div", "÷", r"$\div$", ("1/{1}", "−{0}/{1}²"), "/"),
-    OpInfo("matmul", "@", "$@$", "{0} @ {1}", "@", None, "matmul", ("@", "matmul")),
-    OpInfo("mm", "@", "$@$", "{0} @ {1}", "@", None, "mm"),
+    _infix("div", "÷", r"$\div$", ("1/{1}", "−{0}/{1}²"), "/", "/"),
+    OpInfo("matmul", "@", "$@$", "{0} @ {1}", "@", None, "matmul", ("@", "matmul"), "@"),
+    OpInfo("mm", "@", "$@$", "{0} @ {1}", "@", None, "mm", (), "@"),
     OpInfo("bmm", "@", "$@$", "{0} @ {1}", "@", None, "bmm"),
     OpInfo("add_", "+=", "$+=$"),
     OpInfo("sub_", "−=", "$-=$"),
     OpInfo("mul_", "×=", r"$\times=$"),
     OpInfo("div_", "÷=", r"$\div=$"),
     OpInfo("neg", "−x", "$-x$", "−{0}", None, ("−1",), "neg", ("-",)),
-    OpInfo("pow", "xʸ", "$x^y$", "{0}^{1}", None, None, "pow", ("**", "pow")),
+    # torch.negative: capture records it as neg; graphs built by hand may name it so
+    OpInfo("negative", "−x", "$-x$", "−{0}", None, ("−1",)),
+    OpInfo("pow", "xʸ", "$x^y$", "{0}^{1}", None, None, "pow", ("**", "pow"), power=True),
     OpInfo("getitem", "[ ]", "$[\\,]$"),
     OpInfo("setitem", "[ ]=", "$[\\,]=$"),
     _call("sqrt", "√", r"$\sqrt{x}$"),
@@ -146,7 +165,7 @@ _TABLE: tuple[OpInfo, ...] = (
     _call("sin", derivative="cos({0})"),
     _call("cos", derivative="−sin({0})"),
     _call("tan"),
-    _call("exp", derivative="{y}"),
+    _call("exp", derivative="exp({0}) = {y}"),
     _call("log", derivative="1/{0}"),
     _call("tanh", derivative="1 − {y}²"),
     *(
@@ -186,6 +205,11 @@ def _tex_escape(text: str) -> str:
 _SUPERSCRIPT = str.maketrans("0123456789-.", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻·")
 
 
+def superscript(number: str) -> str:
+    """A number written as an exponent: ``"-2.5"`` -> ``"⁻²·⁵"`` (other characters kept)."""
+    return number.translate(_SUPERSCRIPT)
+
+
 def op_label(op: str, attrs: dict[str, Any] | None = None) -> str:
     """Display symbol of an op: ``+``, ``×``, ``÷``, ``x²``, ``sin``, ... (plain text).
 
@@ -197,7 +221,7 @@ def op_label(op: str, attrs: dict[str, Any] | None = None) -> str:
         if isinstance(e, (int, float)) and not isinstance(e, bool) and math.isfinite(e):
             text = format_number(float(e), 3)
             if len(text) <= 4 and all(c in "0123456789-." for c in text):
-                return "x" + text.translate(_SUPERSCRIPT)
+                return "x" + superscript(text)
         return "xⁿ"
     if op == "pow_":
         return "xʸ"

@@ -36,9 +36,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+from ..ops import op_info
 from .language import (
     ARITY,
     CONSTANTS,
+    FUNCTIONS,
     MAX_ELEMENTS,
     MAX_INPUTS,
     OPERATORS,
@@ -241,55 +243,28 @@ def parse_expression(text: str, names: Iterable[str]) -> Expression:
 
 
 @functools.cache
+@functools.cache
 def _torch_functions() -> dict[str, Callable[..., Any]]:
+    """Function name -> the torch function it calls: the op table's torch function where it is
+    the function of that name, else the ones below (they take a dim, a bound or a condition,
+    live in ``torch.nn.functional``, or are a vector norm). ``max``/``min`` are in :func:`_call`."""
     import torch
     import torch.nn.functional as F
 
+    table = {
+        name: fn
+        for name in FUNCTIONS
+        if op_info(name).torch_name == name and (fn := op_info(name).function) is not None
+    }
     return {
-        "abs": torch.abs,
-        "acos": torch.acos,
-        "acosh": torch.acosh,
-        "asin": torch.asin,
-        "asinh": torch.asinh,
-        "atan": torch.atan,
-        "atanh": torch.atanh,
-        "cos": torch.cos,
-        "cosh": torch.cosh,
-        "erf": torch.erf,
-        "exp": torch.exp,
-        "exp2": torch.exp2,
-        "expm1": torch.expm1,
+        **table,
         "gelu": F.gelu,
-        "log": torch.log,
-        "log10": torch.log10,
-        "log1p": torch.log1p,
-        "log2": torch.log2,
         "logsigmoid": F.logsigmoid,
-        "reciprocal": torch.reciprocal,
-        "relu": torch.relu,
-        "rsqrt": torch.rsqrt,
-        "sigmoid": torch.sigmoid,
-        "sign": torch.sign,
         "silu": F.silu,
-        "sin": torch.sin,
-        "sinh": torch.sinh,
         "softplus": F.softplus,
-        "sqrt": torch.sqrt,
-        "square": torch.square,
-        "tan": torch.tan,
-        "tanh": torch.tanh,
-        "sum": torch.sum,
-        "mean": torch.mean,
-        "prod": torch.prod,
         "softmax": torch.softmax,
         "log_softmax": torch.log_softmax,
         "norm": torch.linalg.vector_norm,
-        "maximum": torch.maximum,
-        "minimum": torch.minimum,
-        "atan2": torch.atan2,
-        "dot": torch.dot,
-        "matmul": torch.matmul,
-        "pow": torch.pow,
         "clamp": torch.clamp,
         "where": torch.where,
     }

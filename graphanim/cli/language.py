@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..ops import OPS
+
 __all__ = [
     "ARITY",
     "BINOPS",
@@ -65,14 +67,10 @@ MAX_LIST_DEPTH = 16
 
 INT64_MAX = 2**63 - 1
 
-# name -> (fewest, most) arguments; ``None`` means no upper bound.
-UNARY = (
-    "abs acos acosh asin asinh atan atanh cos cosh erf exp exp2 expm1 gelu log log10 log1p log2 "
-    "logsigmoid reciprocal relu rsqrt sigmoid sign silu sin sinh softplus sqrt square tan tanh"
-).split()
 REDUCTIONS = ("sum", "mean", "prod", "softmax", "log_softmax")  # optional integer dim
-ARITY: dict[str, tuple[int, int | None]] = {
-    **{name: (1, 1) for name in UNARY},
+#: The functions of other than one elementwise argument: name -> (fewest, most) arguments;
+#: ``None`` means no upper bound.
+_ARGUMENTS: dict[str, tuple[int, int | None]] = {
     **{name: (1, 2) for name in REDUCTIONS},
     "norm": (1, 1),
     "max": (1, None),
@@ -87,8 +85,14 @@ ARITY: dict[str, tuple[int, int | None]] = {
     "where": (3, 3),
 }
 
-#: The functions an expression may call, by bare name.
-FUNCTIONS: tuple[str, ...] = tuple(sorted(ARITY))
+#: The functions an expression may call, by bare name: the op table's spellings that are names.
+FUNCTIONS: tuple[str, ...] = tuple(
+    sorted({s for info in OPS.values() for s in info.cli if s.isidentifier()})
+)
+#: The elementwise functions of one argument.
+UNARY = [name for name in FUNCTIONS if name not in _ARGUMENTS]
+# name -> (fewest, most) arguments
+ARITY: dict[str, tuple[int, int | None]] = {**{name: (1, 1) for name in UNARY}, **_ARGUMENTS}
 
 #: Named constants an expression may use.
 CONSTANTS: dict[str, float] = {"pi": math.pi}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import string
 from typing import Any
 
 from ..explain import local_derivative
 from ..graph import Edge, Graph, Node, format_number, format_tensor, plain_text
+from ..ops import OPS, op_info, superscript
 
 __all__ = [
     "MAX_INLINE",
@@ -25,12 +27,13 @@ __all__ = [
     "value_text",
 ]
 
-#: Op names (torch) shown as an infix operator, with the symbol used in captions.
-_INFIX_OPS = {"add": "+", "sub": "−", "mul": "×", "div": "/", "matmul": "@", "mm": "@"}
-#: Op labels that already are infix operator symbols.
-_INFIX_LABELS = {"+": "+", "-": "−", "−": "−", "×": "×", "*": "×", "·": "·", "/": "/", "÷": "÷",
-                 "@": "@"}
-_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+#: Other spellings of infix operators a custom op's label may use, with the caption's symbol.
+_LABEL_ALIASES = {"-": "−", "*": "×", "·": "·", "/": "/"}
+#: Op labels that are infix operator symbols: the table's, and their aliases.
+_INFIX_LABELS = {
+    **{info.infix: info.infix for info in OPS.values() if info.infix is not None},
+    **_LABEL_ALIASES,
+}
 #: Longest number text put inside a worked-out formula; longer values (tensors) are left out.
 MAX_INLINE = 24
 #: Longest value text shown on its own in a caption; longer ones are named by their shape.
@@ -80,7 +83,7 @@ def _exponent(node: Node) -> Any:
 
 def _power_text(base: str, exponent: Any) -> str:
     if isinstance(exponent, (int, float)) and float(exponent) == int(exponent):
-        return f"{base}{str(int(exponent)).translate(_SUPERSCRIPT)}"
+        return f"{base}{superscript(str(int(exponent)))}"
     text = format_number(float(exponent)) if isinstance(exponent, (int, float)) else str(exponent)
     return f"{base}^{text}"
 
@@ -88,9 +91,21 @@ def _power_text(base: str, exponent: Any) -> str:
 def _infix_symbol(op: Node) -> str | None:
     if op.label in _INFIX_LABELS:
         return _INFIX_LABELS[op.label]
-    if op.op in _INFIX_OPS and op.label in (op.op, op.name):
-        return _INFIX_OPS[op.op]
+    if op.label in (op.op, op.name):
+        return op_info(op.op).name_infix
     return None
+
+
+def _arity(template: str) -> int:
+    """How many operands a template formats: ``"{0} @ {1}"`` is 2."""
+    fields = {f for _, f, _, _ in string.Formatter().parse(template) if f and f.isdigit()}
+    return max((int(f) + 1 for f in fields), default=0)
+
+
+def _fill(template: str, names: list[str], y: str) -> str:
+    """A derivative template over names; a part equal to the one before it is dropped."""
+    parts = template.format(*names, y=y).split(" = ")
+    return " = ".join(p for i, p in enumerate(parts) if i == 0 or p != parts[i - 1])
 
 
 def op_text(op: Node) -> str:
@@ -112,14 +127,17 @@ def _formula(op: Node, operands: list[Node], values: bool) -> str | None:
     else:
         texts = [plain_name(n) for n in operands]
     symbol = _infix_symbol(op)
-    exponent = _exponent(op)
     if symbol is not None and len(texts) == 2:
         return f"{texts[0]} {symbol} {texts[1]}"
-    if op.op in ("neg", "negative") and len(texts) == 1:
-        return f"−({texts[0]})" if values else f"−{texts[0]}"
-    if op.op == "pow" and len(texts) == 2:
-        return f"{texts[0]}^{texts[1]}"
-    if op.op == "pow" and len(texts) == 1 and exponent is not None:
+    info = op_info(op.op)
+    template = info.caption
+    # infix templates are written by the label's symbol above; the others whatever the label
+    if template is not None and info.infix is None and _arity(template) == len(texts):
+        if values and len(texts) == 1:
+            texts = [f"({texts[0]})"]  # −(2), not −2
+        return template.format(*texts)
+    exponent = _exponent(op)
+    if info.power and len(texts) == 1 and exponent is not None:
         base = texts[0] if not values or not texts[0].startswith("-") else f"({texts[0]})"
         return _power_text(base, exponent)
     return f"{op_text(op)}({', '.join(texts)})"
@@ -140,47 +158,34 @@ def forward_caption(graph: Graph, op: Node) -> str:
 
 
 def _local_expr(op: Node, operands: list[Node], output: Node, index: int) -> str | None:
-    """The local derivative d(output)/d(operand ``index``) as a formula over names, for the few
-    built-in ops where it is standard; ``None`` otherwise (the number alone is shown)."""
+    """The local derivative d(output)/d(operand ``index``) as a formula over names, from the op
+    table's templates; ``None`` where the table has none (the number alone is shown)."""
     name = [plain_name(n) for n in operands]
     if op.attrs.get("alpha", 1) != 1:
         return None
     kind = op.op
-    if kind == "add":
-        return "1"
-    if kind == "sub" and len(name) == 2:
-        return "1" if index == 0 else "−1"
-    if kind == "mul" and len(name) == 2:
-        return name[1 - index]
-    if kind == "div" and len(name) == 2:
-        return f"1/{name[1]}" if index == 0 else f"−{name[0]}/{name[1]}²"
-    if kind in ("neg", "negative"):
-        return "−1"
+    info = op_info(kind)
+    if info.power and len(name) == 1:
+        return _power_derivative(name[0], _exponent(op))
+    templates = info.derivative
+    if templates is None or len(templates) != len(name) or not 0 <= index < len(name):
+        return None
     # The output by name when it has one of its own, else written out (``tanh(x)``).
     call = f"{kind}({name[0]})" if name else ""
     y = plain_name(output) if output.name not in (kind, op.name) else call
-    if kind == "exp":
-        return call if y == call else f"{call} = {y}"
-    if kind == "sin":
-        return f"cos({name[0]})"
-    if kind == "cos":
-        return f"−sin({name[0]})"
-    if kind == "log":
-        return f"1/{name[0]}"
-    if kind == "tanh":
-        return f"1 − {y}²"
-    if kind == "sigmoid":
-        return f"{y}·(1 − {y})"
-    if kind == "pow" and len(name) == 1:
-        k = _exponent(op)
-        if isinstance(k, (int, float)) and float(k) == int(k):
-            k = int(k)
-            if k == 2:
-                return f"2·{name[0]}"
-            if k == 1:
-                return "1"
-            return f"{k}·{_power_text(name[0], k - 1)}"
-    return None
+    return _fill(templates[index], name, y)
+
+
+def _power_derivative(base: str, exponent: Any) -> str | None:
+    """d(baseᵏ)/d(base) for a constant integer ``k``: ``2·x``, ``1``, ``3·x²``."""
+    if not isinstance(exponent, (int, float)) or float(exponent) != int(exponent):
+        return None
+    k = int(exponent)
+    if k == 2:
+        return f"2·{base}"
+    if k == 1:
+        return "1"
+    return f"{k}·{_power_text(base, k - 1)}"
 
 
 def _operand_position(graph: Graph, op: Node, edge: Edge) -> int:
