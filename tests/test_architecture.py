@@ -38,8 +38,6 @@ LAYER_EXCEPTIONS: dict[tuple[str, str], str] = {
 
 #: Known private imports across modules: (importing module, imported module, name) -> why.
 PRIVATE_EXCEPTIONS: dict[tuple[str, str, str], str] = {
-    ("graphanim.scene.boxes", "graphanim.modules", "_call_chains"):
-        "a transitional alias of graphanim.graph.calls.call_chains; scene/ should import that",
 }
 
 
