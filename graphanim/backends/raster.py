@@ -18,7 +18,6 @@ from ..scene.changes import (
 )
 from ..scene.geometry import (
     fit_with_local,
-    graph_has_backward,
     legibility,
     measure_layout,
     node_positions,
@@ -131,7 +130,7 @@ class Scene:
         self.theme = th
         self._dpi = float(dpi)
         pos = node_positions(graph, positions)
-        show_grads = bool(with_all) and graph_has_backward(graph)
+        show_grads = bool(with_all) and graph.has_backward
         with rc_context():
             measure: dict[str, Any] = {"show_values": True, "show_grads": show_grads,
                        "show_edge_grads": show_grads, "sums": show_grads,

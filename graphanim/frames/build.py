@@ -96,20 +96,13 @@ def build_frames(
     return b.frames
 
 
-def _has_backward(graph: Graph) -> bool:
-    recorded = getattr(graph, "has_backward", None)
-    if recorded is not None:
-        return bool(recorded)
-    return bool(graph.backward_order) or any(n.grad is not None for n in graph.nodes)
-
-
 def _check(graph: Graph, direction: Any, step: Any, max_frames: Any) -> None:
     if not isinstance(direction, str) or direction not in DIRECTIONS:
         raise ValueError(
             f"unknown direction {direction!r} (expected one of {', '.join(map(repr, DIRECTIONS))})"
         )
     check_step(step, max_frames)
-    if direction != "forward" and not _has_backward(graph):
+    if direction != "forward" and not graph.has_backward:
         raise ValueError(
             f"direction {direction!r} needs the backward pass, but this graph was captured "
             "without it; capture with TorchGraph(func, args, backward=True) or use "

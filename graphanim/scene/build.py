@@ -11,7 +11,6 @@ from .cards import check_fields
 from .geometry import (
     auto_figsize,
     fit_with_local,
-    graph_has_backward,
     legibility,
     measure_layout,
     node_positions,
@@ -41,7 +40,7 @@ def measure_options(graph: Graph, with_all: bool, *, values: bool, grads: bool |
     for name, flag in (("local", local), ("modules", modules)):
         if flag is not None and not isinstance(flag, bool):
             raise TypeError(f"{name} must be True, False or None (automatic), got {flag!r}")
-    backward = graph_has_backward(graph)
+    backward = graph.has_backward
     checks = check_fields(graph, check)
     show_grads = bool((with_all or checks) and backward) if grads is None else bool(grads)
     show_edge = bool(with_all and backward) if edge_grads is None else bool(edge_grads)

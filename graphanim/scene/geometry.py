@@ -27,7 +27,7 @@ from .themes import (
 
 __all__ = [
     "Fit", "LegibilityWarning", "MeasuredLayout", "auto_figsize", "fit_layout", "fit_with_local",
-    "graph_has_backward", "legibility", "measure_layout", "node_positions", "smallest_font",
+    "legibility", "measure_layout", "node_positions", "smallest_font",
 ]
 
 
@@ -257,13 +257,6 @@ def fit_with_local(graph: Graph, positions: Mapping[str, tuple[float, float]],
         fit = fit_layout(lay, *area)
     return lay, fit
 
-def graph_has_backward(graph: Graph) -> bool:
-    flag = getattr(graph, "has_backward", None)
-    if flag is not None:
-        return bool(flag)
-    return any(n.grad is not None for n in graph.nodes) or any(
-        e.grad is not None for e in graph.edges
-    )
 
 
 def smallest_font(lay: MeasuredLayout) -> float:
